@@ -1,0 +1,52 @@
+# mlgate: every target installs what it needs into .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL ?= demo-classifier
+STAGE ?= production
+VERSION ?=
+PORT ?= 8080
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install demo test lint promote rollback serve server bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) pipelines/demo.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mlgate tests pipelines bench
+	$(VENV)/bin/ruff format --check mlgate tests pipelines bench
+	$(VENV)/bin/mypy mlgate
+
+promote: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make promote MODEL=name VERSION=n [STAGE=production]"; exit 2; }
+	$(VENV)/bin/mlgate promote $(MODEL) $(VERSION) --to $(STAGE)
+
+rollback: $(STAMP)
+	$(VENV)/bin/mlgate rollback $(MODEL)
+
+serve: $(STAMP)
+	$(VENV)/bin/mlgate serve $(MODEL) --port $(PORT)
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .mlgate

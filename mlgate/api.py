@@ -1,0 +1,169 @@
+"""The front door: one function per user action; the CLI and notebooks call these."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlgate import keys, lifecycle
+from mlgate.config import Settings, load_settings, redact_uri
+from mlgate.metadata import ModelCard, load_card
+from mlgate.registry import Event, LockInfo, Registry
+from mlgate.rollback import RollbackResult
+from mlgate.rollout import PromotionResult
+from mlgate.smoke import SmokeResult
+
+
+def connect(settings: Settings | None = None) -> Registry:
+    """A Registry on the configured MLflow store (config file, then environment)."""
+    return Registry.from_settings(settings or load_settings())
+
+
+def _reg(registry: Registry | None) -> Registry:
+    return registry if registry is not None else connect()
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A newly registered version and what was stored with it."""
+
+    model: str
+    version: str
+    card: ModelCard
+    contract: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "version": self.version, "card": self.card.to_dict(), "contract": self.contract}
+
+
+def register(
+    name: str,
+    model_uri: str,
+    card: str | Path | ModelCard,
+    contract: str | Path | None = None,
+    registry: Registry | None = None,
+) -> Registration:
+    """Register a logged model as a new version with its model card (and data contract).
+
+    The card (and contract) are checked before anything is written.
+    """
+    model_card = card if isinstance(card, ModelCard) else load_card(card)
+    bound_contract = None
+    if contract is not None:
+        from mlgate.contracts import load_contract
+
+        bound_contract = load_contract(contract)
+    reg = _reg(registry)
+    tags = {**model_card.to_tags(), keys.STATUS: lifecycle.CANDIDATE, keys.REGISTERED_BY: reg.settings.actor}
+    if bound_contract is not None:
+        tags.update(bound_contract.to_tags())
+    mv = reg.create_version(name, model_uri, tags, model_card.to_markdown())
+    version = str(mv.version)
+    with tempfile.TemporaryDirectory(prefix="mlgate-register-") as tmp:
+        card_file = Path(tmp) / Path(keys.CARD_ARTIFACT).name
+        card_file.write_text(model_card.to_yaml())
+        reg.log_version_artifact(name, version, card_file, keys.ARTIFACT_DIR)
+        if bound_contract is not None:
+            contract_file = Path(tmp) / Path(keys.CONTRACT_ARTIFACT).name
+            contract_file.write_text(bound_contract.source_text)
+            reg.log_version_artifact(name, version, contract_file, keys.ARTIFACT_DIR)
+    details: dict[str, Any] = {"model_uri": model_uri, "owner": model_card.owner}
+    if bound_contract is not None:
+        details["contract"] = f"{bound_contract.name}@{bound_contract.version}"
+    reg.record_event(Event(action="register", model=name, to_version=version, actor=reg.settings.actor, details=details))
+    return Registration(name, version, model_card, bound_contract.summary() if bound_contract else None)
+
+
+def promote(
+    name: str,
+    version: str | int,
+    to: str,
+    force: bool = False,
+    reason: str | None = None,
+    registry: Registry | None = None,
+) -> PromotionResult:
+    """Promote a version to staging or production (production needs a passing gate, or force + reason)."""
+    from mlgate import rollout
+
+    return rollout.promote(_reg(registry), name, str(version), to, force=force, reason=reason)
+
+
+def rollback(
+    name: str,
+    to: str | int | None = None,
+    reason: str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    registry: Registry | None = None,
+) -> RollbackResult:
+    """Move production back to the last known good version (or ``to``) and prove it with a smoke test."""
+    from mlgate import rollback as rb
+
+    return rb.rollback(
+        _reg(registry), name, None if to is None else str(to), reason=reason, dry_run=dry_run, force=force
+    )
+
+
+def smoke(name: str, version: str | int | None = None, registry: Registry | None = None) -> SmokeResult:
+    """Smoke-test a version (default: production) the way a deployment is proven."""
+    from mlgate.exceptions import UsageError
+    from mlgate.smoke import post_deploy_smoke
+
+    reg = _reg(registry)
+    if version is None:
+        version = reg.aliases(name).get(reg.settings.aliases.production)
+        if version is None:
+            raise UsageError(f"{name} has no production version", "pass --version")
+    return post_deploy_smoke(reg, name, str(version))
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """Every alias of a model, the last known good version, and each version's state."""
+
+    model: str
+    tracking_uri: str
+    aliases: dict[str, str]
+    last_known_good: str | None
+    versions: list[lifecycle.VersionState]
+    lock: LockInfo | None = None
+    canary_weight: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "tracking_uri": self.tracking_uri,
+            "aliases": self.aliases,
+            "last_known_good": self.last_known_good,
+            "canary_weight": self.canary_weight,
+            "lock": self.lock.__dict__ if self.lock else None,
+            "versions": [v.__dict__ for v in self.versions],
+            **self.extra,
+        }
+
+
+def status(name: str, registry: Registry | None = None) -> StatusReport:
+    """Aliases, last known good, and each version's status and gate state."""
+    reg = _reg(registry)
+    names = reg.settings.aliases
+    model = reg.model(name)
+    aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
+    versions = reg.versions(name)
+    lkg = lifecycle.last_known_good(versions, aliases.get(names.production))
+    return StatusReport(
+        model=name,
+        tracking_uri=redact_uri(reg.settings.tracking_uri),
+        aliases=aliases,
+        last_known_good=str(lkg.version) if lkg else None,
+        versions=[lifecycle.state_of(mv, aliases, names) for mv in versions],
+        lock=reg.lock_info(name),
+        canary_weight=(model.tags or {}).get(keys.CANARY_WEIGHT),
+    )
+
+
+def history(name: str, registry: Registry | None = None) -> list[Event]:
+    """Every transition of the model, newest first."""
+    return _reg(registry).events(name)

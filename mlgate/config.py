@@ -1,0 +1,205 @@
+"""One typed settings object, read from mlflow_config/mlgate.yaml and MLGATE_* / MLFLOW_* variables."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlgate.exceptions import ConfigError
+
+CONFIG_FILE = "mlgate.yaml"
+DEFAULT_CONFIG_DIR = "mlflow_config"
+
+
+@dataclass(frozen=True)
+class Aliases:
+    """The MLflow alias names that carry mlgate's stages."""
+
+    staging: str = "staging"
+    canary: str = "canary"
+    production: str = "production"
+    last_known_good: str = "last-known-good"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything mlgate needs to know about where the registry is and how to behave."""
+
+    tracking_uri: str
+    registry_uri: str
+    artifact_root: str | None = None
+    endpoint: str | None = None
+    config_dir: Path | None = None
+    aliases: Aliases = field(default_factory=Aliases)
+    lock_ttl_seconds: float = 120.0
+    lock_wait_seconds: float = 30.0
+    smoke_latency_budget_ms: float = 2000.0
+    endpoint_wait_seconds: float = 30.0
+    admin_token: str | None = None
+    actor: str = "unknown"
+    source: str = "defaults"
+
+    def config_file(self, name: str) -> Path | None:
+        """Path of another file in the config folder (policy.yaml, owners.yaml, ...), if it exists."""
+        if self.config_dir is None:
+            return None
+        path = self.config_dir / name
+        return path if path.exists() else None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (used by tests and the CLI's global options)."""
+        return replace(self, **changes)
+
+
+def redact_uri(uri: str | None) -> str:
+    """The URI with any password removed, safe to print or log."""
+    if not uri:
+        return str(uri)
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
+def _resolve_store_uri(uri: str, base: Path) -> str:
+    """Make a relative sqlite path or a plain folder absolute, relative to ``base``."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        rel = uri[len("sqlite:///") :]
+        return "sqlite:///" + str((base / rel).resolve())
+    if "://" not in uri:
+        return str((base / uri).resolve())
+    return uri
+
+
+def _find_config_dir(env: Mapping[str, str], cwd: Path) -> Path | None:
+    explicit = env.get("MLGATE_CONFIG_DIR")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_dir():
+            raise ConfigError(
+                f"MLGATE_CONFIG_DIR={explicit} is not a folder",
+                "point it at the folder holding mlgate.yaml, or unset it",
+            )
+        return path.resolve()
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / DEFAULT_CONFIG_DIR
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate.resolve()
+    return None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}", "fix the file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", "check the path") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings", "see README: Configuration")
+    return data
+
+
+def _number(value: Any, key: str, path: Any) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: {key} must be a number, got {value!r}", "fix the value") from None
+    if result <= 0:
+        raise ConfigError(f"{path}: {key} must be positive, got {value!r}", "fix the value")
+    return result
+
+
+def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Resolve settings: mlgate.yaml in the config folder, then MLGATE_* and MLFLOW_* variables.
+
+    Never falls back to MLflow's implicit ``./mlflow.db``: without a configured tracking
+    URI this raises ConfigError.
+    """
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    config_dir = _find_config_dir(env, cwd)
+    data: dict[str, Any] = {}
+    source = "environment"
+    if config_dir is not None:
+        path = config_dir / CONFIG_FILE
+        if path.is_file():
+            data = _read_yaml(path)
+            source = str(path)
+    base = config_dir.parent if config_dir is not None else cwd
+    known = {
+        "tracking_uri", "registry_uri", "artifact_root", "endpoint", "aliases",
+        "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms",
+        "endpoint_wait_seconds", "profiles",
+    }  # fmt: skip
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown setting(s) {', '.join(unknown)}",
+            f"known settings: {', '.join(sorted(known))}",
+        )
+    profile_name = env.get("MLGATE_PROFILE")
+    if profile_name:
+        profiles = data.get("profiles") or {}
+        if profile_name not in profiles:
+            raise ConfigError(
+                f"{source}: no profile {profile_name!r} (MLGATE_PROFILE)",
+                f"profiles defined: {', '.join(sorted(profiles)) or 'none'}",
+            )
+        data = {**data, **(profiles[profile_name] or {})}
+
+    tracking = env.get("MLGATE_TRACKING_URI") or env.get("MLFLOW_TRACKING_URI") or data.get("tracking_uri")
+    if not tracking:
+        raise ConfigError(
+            "no MLflow tracking URI is configured",
+            "set tracking_uri in mlflow_config/mlgate.yaml (run from the project root), "
+            "or set MLFLOW_TRACKING_URI; mlgate never falls back to ./mlflow.db",
+        )
+    tracking = _resolve_store_uri(str(tracking), base if not env.get("MLFLOW_TRACKING_URI") else cwd)
+    registry = env.get("MLGATE_REGISTRY_URI") or env.get("MLFLOW_REGISTRY_URI") or data.get("registry_uri")
+    registry = _resolve_store_uri(str(registry), base) if registry else tracking
+    artifact_root = env.get("MLGATE_ARTIFACT_ROOT") or data.get("artifact_root")
+    if artifact_root:
+        artifact_root = _resolve_store_uri(str(artifact_root), base)
+
+    alias_data = data.get("aliases") or {}
+    if not isinstance(alias_data, dict) or set(alias_data) - set(Aliases.__dataclass_fields__):
+        raise ConfigError(
+            f"{source}: aliases must map some of staging, canary, production, last_known_good to names",
+            "fix the aliases section",
+        )
+    aliases = Aliases(**{k: str(v) for k, v in alias_data.items()})
+
+    def num(key: str, default: float) -> float:
+        raw = env.get("MLGATE_" + key.upper(), data.get(key, default))
+        return _number(raw, key, source)
+
+    return Settings(
+        tracking_uri=tracking,
+        registry_uri=registry,
+        artifact_root=artifact_root,
+        endpoint=env.get("MLGATE_ENDPOINT") or data.get("endpoint") or None,
+        config_dir=config_dir,
+        aliases=aliases,
+        lock_ttl_seconds=num("lock_ttl_seconds", 120.0),
+        lock_wait_seconds=num("lock_wait_seconds", 30.0),
+        smoke_latency_budget_ms=num("smoke_latency_budget_ms", 2000.0),
+        endpoint_wait_seconds=num("endpoint_wait_seconds", 30.0),
+        admin_token=env.get("MLGATE_ADMIN_TOKEN") or None,
+        actor=env.get("MLGATE_ACTOR") or _default_actor(env),
+        source=source,
+    )
+
+
+def _default_actor(env: Mapping[str, str]) -> str:
+    user = env.get("MLFLOW_TRACKING_USERNAME")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "unknown"

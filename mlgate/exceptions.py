@@ -1,0 +1,119 @@
+"""The one exception hierarchy of mlgate: every user-facing error says what went wrong and what to do.
+
+    MlgateError                      exit 1 (a known error; the message is for a person)
+    ├── ConfigError                  configuration file or environment is wrong
+    ├── CardError                    a model card is missing fields or malformed
+    ├── ContractError                a data contract file is malformed, or data breaks it
+    ├── PolicyError                  the release policy file is malformed
+    ├── RegistryError                the MLflow registry refused or failed
+    │   ├── RegistryUnavailable      the tracking server cannot be reached
+    │   ├── PermissionDenied         the registry refused for lack of permission
+    │   ├── ModelNotFound            no registered model of that name
+    │   └── VersionNotFound          no such version of the model
+    ├── LockHeld                     another operation holds the model's lock
+    ├── TransitionRefused            a promotion or rollout step is not allowed
+    │   └── GateFailed               the release gate has not passed for the stage
+    ├── RollbackError                no valid rollback target, or rollback refused
+    ├── SmokeTestFailed              the post-deploy smoke test failed
+    ├── ReproduceError               the model version cannot be reproduced
+    └── ServingError                 the gateway cannot start or load a model
+
+Exit codes are a CI contract: 0 passed, 1 a known error or failed gate, 2 usage, 3 a bug.
+"""
+
+from __future__ import annotations
+
+
+class MlgateError(Exception):
+    """Base of every error mlgate raises on purpose; ``hint`` says what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  -> {self.hint}"
+        return self.message
+
+
+class ConfigError(MlgateError):
+    """The configuration (mlflow_config/*.yaml or MLGATE_* / MLFLOW_* variables) is wrong."""
+
+
+class CardError(MlgateError):
+    """A model card is missing required fields or has malformed ones."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"model card {path} has {len(problems)} problem(s):\n{lines}",
+            "fix the card and run the command again; nothing was written",
+        )
+
+
+class ContractError(MlgateError):
+    """A data contract is malformed, or data does not satisfy it."""
+
+
+class PolicyError(MlgateError):
+    """The release policy file is malformed or names an unknown check."""
+
+
+class RegistryError(MlgateError):
+    """The MLflow registry refused an operation or failed."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The tracking server could not be reached."""
+
+
+class PermissionDenied(RegistryError):
+    """The registry refused the operation for lack of permission."""
+
+
+class ModelNotFound(RegistryError):
+    """No registered model has this name."""
+
+
+class VersionNotFound(RegistryError):
+    """The registered model has no such version."""
+
+
+class LockHeld(MlgateError):
+    """Another mlgate operation holds the model's lock."""
+
+
+class TransitionRefused(MlgateError):
+    """A stage transition is not allowed."""
+
+
+class GateFailed(TransitionRefused):
+    """The release gate has not passed for the target stage."""
+
+
+class RollbackError(MlgateError):
+    """There is no valid rollback target, or the rollback was refused."""
+
+
+class SmokeTestFailed(MlgateError):
+    """The post-deploy smoke test failed."""
+
+
+class ReproduceError(MlgateError):
+    """The model version cannot be reproduced."""
+
+
+class ServingError(MlgateError):
+    """The gateway cannot start or cannot load a model."""
+
+
+class UsageError(MlgateError):
+    """The command was called with invalid arguments."""
+
+    exit_code = 2

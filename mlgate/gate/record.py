@@ -1,0 +1,58 @@
+"""The gate record on a version: passed or failed, for which stage, under which policy hash."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlgate import keys
+
+if TYPE_CHECKING:
+    from mlgate.config import Settings
+    from mlgate.registry import Registry
+
+POLICY_FILE = "policy.yaml"
+
+
+def policy_hash(settings: Settings) -> str:
+    """sha256 of the policy file in force; changing the policy invalidates earlier reports."""
+    path = settings.config_file(POLICY_FILE)
+    if path is None:
+        return "no-policy"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """The outcome of the last gate run of a version for a stage, and whether it still counts."""
+
+    stage: str
+    result: str | None  # passed | failed | None (never ran)
+    policy_sha256: str | None
+    current_policy_sha256: str
+    at: str | None
+
+    @property
+    def passed(self) -> bool:
+        """True only for a passing report made under the policy in force now."""
+        return self.result == "passed" and self.policy_sha256 == self.current_policy_sha256
+
+    def explain(self) -> str:
+        if self.result is None:
+            return f"the {self.stage} gate has never run on this version"
+        if self.policy_sha256 != self.current_policy_sha256:
+            return f"the {self.stage} gate report ({self.result}, {self.at}) was made under another policy"
+        return f"the {self.stage} gate {self.result} at {self.at}"
+
+
+def gate_record(registry: Registry, name: str, version: str, stage: str) -> GateRecord:
+    """Read the gate record for ``stage`` from the version's tags."""
+    tags = registry.version(name, version).tags or {}
+    return GateRecord(
+        stage=stage,
+        result=tags.get(keys.gate_tag(stage)),
+        policy_sha256=tags.get(keys.gate_policy_hash_tag(stage)),
+        current_policy_sha256=policy_hash(registry.settings),
+        at=tags.get(keys.gate_time_tag(stage)),
+    )

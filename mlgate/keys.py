@@ -1,0 +1,66 @@
+"""The names mlgate writes into the MLflow registry: tag keys and artifact paths, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "mlgate."
+
+# --- model version tags --------------------------------------------------------------
+STATUS = "mlgate.status"  # candidate | archived | rolled-back | failed (aliases carry the live stages)
+CARD = "mlgate.card"  # the whole model card as JSON
+OWNER = "mlgate.owner"
+INTENDED_USE = "mlgate.intended_use"
+TRAINING_DATA_NAME = "mlgate.training_data.name"
+TRAINING_DATA_SHA256 = "mlgate.training_data.sha256"
+REGISTERED_BY = "mlgate.registered_by"
+HELD_PRODUCTION = "mlgate.held_production"  # "true" once the version has held production
+PRODUCTION_AT = "mlgate.production_at"  # ISO time it last entered production
+SMOKE = "mlgate.smoke"  # passed | failed: the last post-deploy smoke test in production
+SMOKE_AT = "mlgate.smoke_at"
+ROLLED_BACK_REASON = "mlgate.rolled_back_reason"
+RECORD_RUN = "mlgate.record_run_id"  # run holding mlgate's artifacts when the version has none
+CONTRACT_NAME = "mlgate.contract.name"
+CONTRACT_VERSION = "mlgate.contract.version"
+CONTRACT_SHA256 = "mlgate.contract.sha256"
+
+
+def gate_tag(stage: str) -> str:
+    """Tag holding passed / failed for the gate of ``stage``."""
+    return f"mlgate.gate.{stage}"
+
+
+def gate_policy_hash_tag(stage: str) -> str:
+    """Tag holding the hash of the policy the gate of ``stage`` ran under."""
+    return f"mlgate.gate.{stage}.policy_sha256"
+
+
+def gate_time_tag(stage: str) -> str:
+    """Tag holding when the gate of ``stage`` last ran."""
+    return f"mlgate.gate.{stage}.at"
+
+
+def gate_report_tag(stage: str) -> str:
+    """Tag holding the artifact path of the JSON gate report for ``stage``."""
+    return f"mlgate.gate.{stage}.report"
+
+
+# --- registered model tags -----------------------------------------------------------
+EVENT_PREFIX = "mlgate.event."  # one tag per event: mlgate.event.<time ns>.<op id>.<seq>
+CANARY_WEIGHT = "mlgate.canary.weight"  # percent of traffic sent to the canary alias
+ROLLOUT = "mlgate.rollout"  # JSON state of the rollout in progress
+LOCK_MODEL_PREFIX = "mlgate-lock."  # registered model used as the mutex of a model
+LOCK_HOLDER = "mlgate.lock.holder"
+LOCK_EXPIRES = "mlgate.lock.expires"
+LOCK_TOKEN = "mlgate.lock.token"
+IS_LOCK = "mlgate.lock"
+
+# --- artifact paths (under the version's run) ----------------------------------------
+ARTIFACT_DIR = "mlgate"
+CARD_ARTIFACT = "mlgate/model_card.yaml"
+CONTRACT_ARTIFACT = "mlgate/contract.yaml"
+
+# --- run records written by training (mlgate.training) ---------------------------------
+SEED_PARAM = "seed"
+CODE_REVISION_TAG = "mlgate.code_revision"
+TRANSFORM_TESTS_ARTIFACT = "mlgate/transform_tests.xml"
+REFERENCE_PROFILE_ARTIFACT = "mlgate/reference_profile.json"
+ENVIRONMENT_ARTIFACT = "mlgate/environment.json"

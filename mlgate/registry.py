@@ -1,0 +1,548 @@
+"""The only module that talks to MlflowClient: versions, aliases, tags, events and the lock."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mlgate import keys
+from mlgate.config import Settings, redact_uri
+from mlgate.exceptions import (
+    LockHeld,
+    MlgateError,
+    ModelNotFound,
+    PermissionDenied,
+    RegistryError,
+    RegistryUnavailable,
+    VersionNotFound,
+)
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+    from mlflow.tracking import MlflowClient
+
+T = TypeVar("T")
+
+# MLflow retries an unreachable server for minutes by default; an operator wants an answer.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+def utcnow() -> str:
+    """The current time as an ISO-8601 UTC string (what every record uses)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Event:
+    """One transition or action in a model's history, stored as a registered-model tag."""
+
+    action: str
+    model: str
+    from_version: str | None = None
+    to_version: str | None = None
+    actor: str = "unknown"
+    at: str = field(default_factory=utcnow)
+    reason: str | None = None
+    result: str = "completed"  # started | completed | failed
+    op_id: str = field(default_factory=lambda: Event.new_op_id())
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def new_op_id() -> str:
+        return uuid.uuid4().hex[:12]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        data = json.loads(text)
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a model's lock, and until when."""
+
+    holder: str
+    purpose: str
+    expires: float
+    token: str
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    text = str(exc)
+    markers = ("Max retries exceeded", "Connection refused", "Failed to establish", "timed out")
+    return any(m in text for m in markers) or type(exc).__name__ in {"ConnectionError", "Timeout"}
+
+
+class Registry:
+    """mlgate's view of one MLflow registry. Takes its client; never reaches for globals."""
+
+    def __init__(self, client: MlflowClient, settings: Settings, clock: Callable[[], float] = time.time):
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        """Build a registry on a fresh MlflowClient for the configured URIs."""
+        for key, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        for uri in (settings.tracking_uri, settings.registry_uri):
+            if uri.startswith("sqlite:///"):
+                Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        from mlflow.tracking import MlflowClient
+
+        try:
+            client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
+        except Exception as exc:  # noqa: BLE001 - any failure here is the store's
+            raise RegistryUnavailable(
+                f"cannot open the MLflow registry at {redact_uri(settings.tracking_uri)}: {_first_line(exc)}",
+                "check tracking_uri in mlflow_config/mlgate.yaml or MLFLOW_TRACKING_URI",
+            ) from None
+        return cls(client, settings)
+
+    # --- error translation ----------------------------------------------------------
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one MlflowClient call, turning its failures into MlgateErrors that say what to do."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return fn(*args, **kwargs)
+        except MlgateError:
+            raise
+        except MlflowException as exc:
+            raise self._translate(what, exc) from None
+        except Exception as exc:  # noqa: BLE001 - network and store errors of every kind
+            if _is_unreachable(exc):
+                raise self._unreachable(what) from None
+            raise RegistryError(f"{what} failed: {_first_line(exc)}", "see the MLflow server's log") from None
+
+    def _unreachable(self, what: str) -> RegistryUnavailable:
+        return RegistryUnavailable(
+            f"cannot reach the MLflow tracking server at {redact_uri(self.settings.tracking_uri)} ({what})",
+            "start it (make server) or fix MLFLOW_TRACKING_URI / tracking_uri in mlflow_config/mlgate.yaml",
+        )
+
+    def _translate(self, what: str, exc: Any) -> MlgateError:
+        code = getattr(exc, "error_code", "")
+        message = _first_line(exc)
+        if code in ("PERMISSION_DENIED", "UNAUTHENTICATED") or "Permission denied" in message:
+            return PermissionDenied(
+                f"{what}: the registry refused: {message}",
+                "ask the model's owner for EDIT permission (MANAGE to delete aliases), "
+                "or set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD",
+            )
+        if _is_unreachable(exc):
+            return self._unreachable(what)
+        return RegistryError(f"{what} failed: {message}", "check the arguments and the MLflow server's log")
+
+    # --- reading --------------------------------------------------------------------
+    def model(self, name: str) -> RegisteredModel:
+        """The registered model, or ModelNotFound naming the models that exist."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                raise ModelNotFound(
+                    f"no registered model named {name!r}",
+                    f"registered models: {', '.join(self.model_names()[:20]) or 'none'}",
+                ) from None
+            raise self._translate(f"reading model {name!r}", exc) from None
+        except Exception as exc:  # noqa: BLE001
+            if _is_unreachable(exc):
+                raise self._unreachable(f"reading model {name!r}") from None
+            raise
+
+    def model_names(self) -> list[str]:
+        """Names of every registered model, without mlgate's lock models."""
+        models = self.call("listing models", self.client.search_registered_models, max_results=1000)
+        return sorted(m.name for m in models if not m.name.startswith(keys.LOCK_MODEL_PREFIX))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of the model, oldest first."""
+        self.model(name)
+        found = self.call(
+            f"listing versions of {name!r}",
+            self.client.search_model_versions,
+            f"name = '{_quote(name)}'",
+            max_results=10000,
+        )
+        return sorted(found, key=lambda mv: int(mv.version))
+
+    def version(self, name: str, version: str | int) -> ModelVersion:
+        """One version, or VersionNotFound naming the versions that exist."""
+        from mlflow.exceptions import MlflowException
+
+        model = self.model(name)
+        try:
+            return self.client.get_model_version(name, str(version))
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                existing = [mv.version for mv in self.versions(model.name)]
+                raise VersionNotFound(
+                    f"model {name!r} has no version {version!r}",
+                    f"versions: {', '.join(existing) or 'none'}",
+                ) from None
+            raise self._translate(f"reading {name} v{version}", exc) from None
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """alias -> version for the model (read from the registered model: versions lack them)."""
+        return {alias: str(v) for alias, v in (self.model(name).aliases or {}).items()}
+
+    def model_tags(self, name: str) -> dict[str, str]:
+        return dict(self.model(name).tags or {})
+
+    # --- writing --------------------------------------------------------------------
+    def ensure_model(self, name: str, description: str | None = None) -> None:
+        """Create the registered model if it does not exist yet."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name, description=description)
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise self._translate(f"creating model {name!r}", exc) from None
+        except Exception as exc:  # noqa: BLE001
+            if _is_unreachable(exc):
+                raise self._unreachable(f"creating model {name!r}") from None
+            raise
+
+    def resolve_model_uri(self, model_uri: str) -> tuple[str, str | None, str | None]:
+        """(source, run_id, model_id) for ``models:/m-...``, ``runs:/...`` or a local path."""
+        if model_uri.startswith("models:/m-"):
+            model_id = model_uri[len("models:/") :].split("/")[0]
+            logged = self.call(f"reading logged model {model_id}", self.client.get_logged_model, model_id)
+            return f"models:/{model_id}", logged.source_run_id, model_id
+        if model_uri.startswith("runs:/"):
+            run_id, _, path = model_uri[len("runs:/") :].partition("/")
+            run = self.call(f"reading run {run_id}", self.client.get_run, run_id)
+            found = self.call(
+                f"finding the model logged at {path!r} in run {run_id}",
+                self.client.search_logged_models,
+                experiment_ids=[run.info.experiment_id],
+                filter_string=f"source_run_id = '{run_id}' AND name = '{_quote(path)}'",
+            )
+            if not found:
+                raise RegistryError(
+                    f"run {run_id} has no logged model named {path!r}",
+                    "pass the URI log_model returned (models:/m-...) or runs:/<run id>/<name>",
+                )
+            model_id = found[-1].model_id
+            return f"models:/{model_id}", run_id, model_id
+        if model_uri.startswith("models:/"):
+            raise RegistryError(
+                f"{model_uri} names a registered model; register a logged model instead",
+                "pass the URI log_model returned (models:/m-...) or runs:/<run id>/<name>",
+            )
+        return model_uri, None, None
+
+    def create_version(
+        self, name: str, model_uri: str, tags: dict[str, str], description: str
+    ) -> ModelVersion:
+        """Register ``model_uri`` as a new version of ``name`` with its tags and description."""
+        source, run_id, model_id = self.resolve_model_uri(model_uri)
+        self.ensure_model(name)
+        return self.call(
+            f"registering a version of {name!r}",
+            self.client.create_model_version,
+            name=name,
+            source=source,
+            run_id=run_id,
+            tags=tags,
+            description=description,
+            model_id=model_id,
+        )
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version`` and read it back (MLflow has no compare-and-set)."""
+        self.call(f"setting alias {alias!r}", self.client.set_registered_model_alias, name, alias, str(version))
+        actual = self.aliases(name).get(alias)
+        if actual != str(version):
+            raise RegistryError(
+                f"alias {alias!r} of {name!r} reads back as {actual!r}, not {version!r}: "
+                "someone moved it at the same time",
+                "run `mlgate history` to see who, then run the command again",
+            )
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias`` if it exists, and verify it is gone."""
+        if alias not in self.aliases(name):
+            return
+        self.call(f"deleting alias {alias!r}", self.client.delete_registered_model_alias, name, alias)
+        if alias in self.aliases(name):
+            raise RegistryError(f"alias {alias!r} of {name!r} is still set after deleting it", "run again")
+
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.call(f"tagging {name} v{version}", self.client.set_model_version_tag, name, str(version), key, value)
+
+    def delete_version_tag(self, name: str, version: str, key: str) -> None:
+        tags = self.version(name, version).tags or {}
+        if key in tags:
+            self.call(f"untagging {name} v{version}", self.client.delete_model_version_tag, name, str(version), key)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        self.call(f"tagging model {name!r}", self.client.set_registered_model_tag, name, key, value)
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        if key in self.model_tags(name):
+            self.call(f"untagging model {name!r}", self.client.delete_registered_model_tag, name, key)
+
+    # --- artifacts attached to a version ------------------------------------------------
+    def record_run_id(self, name: str, version: str) -> str:
+        """The run that holds mlgate's artifacts for a version: its source run, or one made for it."""
+        mv = self.version(name, version)
+        if mv.run_id:
+            return str(mv.run_id)
+        existing = (mv.tags or {}).get(keys.RECORD_RUN)
+        if existing:
+            return existing
+        experiment_name = f"mlgate-records/{name}"
+        experiment = self.call("reading experiment", self.client.get_experiment_by_name, experiment_name)
+        if experiment is None:
+            kwargs = {}
+            if self.settings.artifact_root:
+                kwargs["artifact_location"] = f"{self.settings.artifact_root}/mlgate-records/{name}"
+            experiment_id = self.call("creating experiment", self.client.create_experiment, experiment_name, **kwargs)
+        else:
+            experiment_id = experiment.experiment_id
+        run = self.call("creating record run", self.client.create_run, experiment_id, run_name=f"{name}-v{version}")
+        self.call("closing record run", self.client.set_terminated, run.info.run_id)
+        self.set_version_tag(name, version, keys.RECORD_RUN, run.info.run_id)
+        return str(run.info.run_id)
+
+    def log_version_artifact(self, name: str, version: str, local_path: str | Path, artifact_dir: str) -> str:
+        """Upload a file next to the version's model; returns its artifact path."""
+        run_id = self.record_run_id(name, version)
+        self.call("uploading an artifact", self.client.log_artifact, run_id, str(local_path), artifact_dir)
+        return f"{artifact_dir}/{Path(local_path).name}"
+
+    def download_version_artifact(self, name: str, version: str, artifact_path: str, dst: str | Path) -> Path:
+        """Download one of the version's artifacts into ``dst``."""
+        run_id = self.record_run_id(name, version)
+        from mlflow.artifacts import download_artifacts
+
+        local = self.call(
+            f"downloading {artifact_path}",
+            download_artifacts,
+            run_id=run_id,
+            artifact_path=artifact_path,
+            dst_path=str(dst),
+            tracking_uri=self.settings.tracking_uri,
+        )
+        return Path(local)
+
+    # --- history ----------------------------------------------------------------------
+    def record_event(self, event: Event) -> None:
+        """Append one event as its own tag: no read-modify-write, so no event is ever lost."""
+        key = f"{keys.EVENT_PREFIX}{time.time_ns():020d}.{event.op_id}.{event.result}"
+        self.set_model_tag(event.model, key, event.to_json())
+
+    def events(self, name: str) -> list[Event]:
+        """Every operation of the model, newest first; each op shows its latest phase."""
+        latest: dict[str, tuple[str, Event]] = {}
+        first_seen: dict[str, str] = {}
+        for key, value in self.model_tags(name).items():
+            if not key.startswith(keys.EVENT_PREFIX):
+                continue
+            try:
+                event = Event.from_json(value)
+            except (ValueError, TypeError):
+                continue
+            first_seen[event.op_id] = min(first_seen.get(event.op_id, key), key)
+            if event.op_id not in latest or key > latest[event.op_id][0]:
+                latest[event.op_id] = (key, event)
+        ordered = sorted(latest, key=lambda op: latest[op][0], reverse=True)
+        return [latest[op][1] for op in ordered]
+
+    # --- the lock -----------------------------------------------------------------------
+    def lock_info(self, name: str) -> LockInfo | None:
+        """The current holder of the model's lock, or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            tags = self.client.get_registered_model(keys.LOCK_MODEL_PREFIX + name).tags or {}
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise self._translate("reading the lock", exc) from None
+        holder, _, purpose = tags.get(keys.LOCK_HOLDER, "?|?").partition("|")
+        return LockInfo(holder, purpose, float(tags.get(keys.LOCK_EXPIRES, "0")), tags.get(keys.LOCK_TOKEN, ""))
+
+    @contextlib.contextmanager
+    def lock(self, name: str, purpose: str) -> Iterator[LockInfo]:
+        """Hold the model's mutex: a registered model whose unique name works on every backend.
+
+        Waits up to ``lock_wait_seconds``; a lock past its expiry is taken over.
+        """
+        from mlflow.exceptions import MlflowException
+
+        lock_name = keys.LOCK_MODEL_PREFIX + name
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + self.settings.lock_wait_seconds
+        while True:
+            expires = self.clock() + self.settings.lock_ttl_seconds
+            mine = LockInfo(self.settings.actor, purpose, expires, token)
+            try:
+                self.client.create_registered_model(
+                    lock_name,
+                    tags={
+                        keys.IS_LOCK: "true",
+                        keys.LOCK_HOLDER: f"{self.settings.actor}@{os.uname().nodename}:{os.getpid()}|{purpose}",
+                        keys.LOCK_EXPIRES: f"{expires:.3f}",
+                        keys.LOCK_TOKEN: token,
+                    },
+                    description=f"mlgate lock for {name}: {purpose}. Safe to delete once expired.",
+                )
+                break
+            except MlflowException as exc:
+                if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                    raise self._translate("taking the lock", exc) from None
+            except Exception as exc:  # noqa: BLE001
+                if _is_unreachable(exc):
+                    raise self._unreachable("taking the lock") from None
+                raise
+            held = self.lock_info(name)
+            if held is not None and held.expires < self.clock():
+                self._take_over_expired(lock_name, held)
+                continue
+            if time.monotonic() > deadline:
+                who = f"{held.holder} ({held.purpose})" if held else "another operation"
+                until = datetime.fromtimestamp(held.expires, UTC).isoformat(timespec="seconds") if held else "?"
+                raise LockHeld(
+                    f"model {name!r} is locked by {who} until {until}",
+                    "wait for it to finish and run the command again; a dead holder's lock expires by itself",
+                )
+            time.sleep(0.05 + random.random() * 0.2)
+        try:
+            yield mine
+        finally:
+            self._release(lock_name, token)
+
+    def _take_over_expired(self, lock_name: str, seen: LockInfo) -> None:
+        """Rename the expired lock aside (only one taker can), then delete it."""
+        from mlflow.exceptions import MlflowException
+
+        aside = f"{lock_name}.expired.{uuid.uuid4().hex[:8]}"
+        try:
+            self.client.rename_registered_model(lock_name, aside)
+        except MlflowException:
+            return  # someone else took it over or released it; try again
+        tags = self.client.get_registered_model(aside).tags or {}
+        if tags.get(keys.LOCK_TOKEN) != seen.token:
+            with contextlib.suppress(MlflowException):  # a fresh lock: give it back
+                self.client.rename_registered_model(aside, lock_name)
+            return
+        with contextlib.suppress(MlflowException):
+            self.client.delete_registered_model(aside)
+
+    def _release(self, lock_name: str, token: str) -> None:
+        # Best effort: if the registry is gone, the lock expires by itself.
+        with contextlib.suppress(Exception):
+            tags = self.client.get_registered_model(lock_name).tags or {}
+            if tags.get(keys.LOCK_TOKEN) == token:
+                self.client.delete_registered_model(lock_name)
+
+
+def interrupted_operation(registry: Registry, name: str, action: str) -> Event | None:
+    """The newest operation of the model if it is ``action`` and never finished (its process died).
+
+    Call it while holding the model's lock: then no live process can own that operation.
+    """
+    events = registry.events(name)
+    if events and events[0].action == action and events[0].result == "started":
+        return events[0]
+    return None
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def mlflow_uris(settings: Settings) -> Iterator[None]:
+    """Point MLflow's global tracking and registry URIs at mlgate's for the duration of a block."""
+    import mlflow
+
+    old_tracking = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    old_registry = mlflow.get_registry_uri() if old_tracking else None
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
+    try:
+        yield
+    finally:
+        if old_tracking:
+            mlflow.set_tracking_uri(old_tracking)
+            mlflow.set_registry_uri(old_registry or old_tracking)
+        else:
+            mlflow.set_tracking_uri(settings.tracking_uri)
+
+
+@dataclass
+class ModelPackage:
+    """A version's MLflow model downloaded to a local folder, with its pyfunc and input example."""
+
+    name: str
+    version: str
+    path: Path
+    model: Any  # mlflow.pyfunc.PyFuncModel
+    input_example: Any  # pandas DataFrame or None
+    signature: Any
+
+
+def load_package(registry: Registry, name: str, version: str, dst: str | Path) -> ModelPackage:
+    """Download the exact model package of a version and load it; errors name what failed."""
+    registry.version(name, version)
+    from mlflow.models import Model
+    from mlflow.pyfunc import load_model
+
+    with mlflow_uris(registry.settings):
+        local = Path(
+            registry.call(
+                f"downloading the model of {name} v{version}",
+                _download,
+                f"models:/{name}/{version}",
+                str(dst),
+            )
+        )
+    try:
+        meta = Model.load(str(local))
+        example = meta.load_input_example(str(local))
+        model = load_model(str(local))
+    except Exception as exc:  # noqa: BLE001 - a broken package fails in many ways
+        raise RegistryError(
+            f"the model of {name} v{version} does not load: {_first_line(exc)}",
+            "its artifacts are missing or corrupt; register a new version",
+        ) from None
+    return ModelPackage(name, str(version), local, model, example, meta.signature)
+
+
+def _download(uri: str, dst: str) -> str:
+    from mlflow.artifacts import download_artifacts
+
+    return str(download_artifacts(artifact_uri=uri, dst_path=dst))

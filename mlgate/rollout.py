@@ -1,0 +1,139 @@
+"""Stage transitions: promote a version to staging or production, behind the gate and the lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlgate import keys, lifecycle
+from mlgate.exceptions import GateFailed, SmokeTestFailed, UsageError
+from mlgate.gate import gate_record
+from mlgate.registry import Event, interrupted_operation, utcnow
+from mlgate.smoke import SmokeResult, post_deploy_smoke
+
+if TYPE_CHECKING:
+    from mlgate.registry import Registry
+
+STAGES = ("staging", "production")
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What a promotion did."""
+
+    model: str
+    version: str
+    stage: str
+    previous: str | None
+    forced: bool
+    changed: bool
+    gate: str
+    smoke: SmokeResult | None
+    last_known_good: str | None
+    op_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "stage": self.stage,
+            "previous": self.previous,
+            "forced": self.forced,
+            "changed": self.changed,
+            "gate": self.gate,
+            "smoke": self.smoke.to_dict() if self.smoke else None,
+            "last_known_good": self.last_known_good,
+            "op_id": self.op_id,
+        }
+
+
+def gate_required(stage: str) -> bool:
+    """Which stages need a passing gate report before an alias may move there."""
+    return stage == "production"
+
+
+def promote(
+    registry: Registry,
+    name: str,
+    version: str,
+    stage: str,
+    force: bool = False,
+    reason: str | None = None,
+) -> PromotionResult:
+    """Move ``stage``'s alias to ``version``, record the event and, for production, smoke-test it.
+
+    Production needs a passing gate report for the version under the current policy, unless
+    ``force`` with a ``reason``, which is recorded as such. Safe to run again after a failure.
+    """
+    if stage not in STAGES:
+        raise UsageError(f"unknown stage {stage!r}", f"use one of: {', '.join(STAGES)}")
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason", 'say why, e.g. --reason "hotfix for incident 123"')
+    version = str(version)
+    names = registry.settings.aliases
+    alias = getattr(names, stage)
+    registry.version(name, version)  # fails early, naming the versions that exist
+
+    gate_note = "not required"
+    if gate_required(stage):
+        record = gate_record(registry, name, version, stage)
+        if record.passed:
+            gate_note = "passed"
+        elif force:
+            gate_note = f"FORCED past the gate: {record.explain()}"
+        else:
+            raise GateFailed(
+                f"{name} v{version} cannot go to {stage}: {record.explain()}",
+                f"run `mlgate check {name} {version} --stage {stage}`, or bypass with --force --reason",
+            )
+
+    with registry.lock(name, f"promote v{version} to {stage}"):
+        aliases = registry.aliases(name)
+        previous = aliases.get(alias)
+        unfinished = interrupted_operation(registry, name, f"promote-{stage}")
+        if unfinished is not None and unfinished.to_version == version:
+            previous = unfinished.from_version  # finish the promotion that died midway
+        event = Event(
+            action=f"promote-{stage}",
+            model=name,
+            from_version=previous,
+            to_version=version,
+            actor=registry.settings.actor,
+            reason=reason,
+            result="started",
+            details={"gate": gate_note, "forced": force},
+            op_id=unfinished.op_id if unfinished and unfinished.to_version == version else Event.new_op_id(),
+        )
+        registry.record_event(event)
+        registry.set_alias(name, alias, version)
+        smoke = None
+        if stage == "production":
+            registry.set_version_tag(name, version, keys.HELD_PRODUCTION, "true")
+            registry.set_version_tag(name, version, keys.STATUS, "production")
+            if previous != version:
+                registry.set_version_tag(name, version, keys.PRODUCTION_AT, utcnow())
+            if previous and previous != version:
+                registry.set_version_tag(name, previous, keys.STATUS, lifecycle.ARCHIVED)
+            if aliases.get(names.canary) == version:
+                registry.delete_alias(name, names.canary)
+                registry.delete_model_tag(name, keys.CANARY_WEIGHT)
+            smoke = post_deploy_smoke(registry, name, version)
+            registry.set_version_tag(name, version, keys.SMOKE, "passed" if smoke.passed else "failed")
+            registry.set_version_tag(name, version, keys.SMOKE_AT, utcnow())
+        else:
+            registry.set_version_tag(name, version, keys.STATUS, stage)
+        lkg = lifecycle.refresh_last_known_good(registry, name)
+        event.result = "completed" if smoke is None or smoke.passed else "failed"
+        event.at = utcnow()
+        event.details = {**event.details, "last_known_good": lkg}
+        if smoke is not None:
+            event.details["smoke"] = smoke.to_dict()
+        registry.record_event(event)
+
+    result = PromotionResult(name, version, stage, previous, force, previous != version, gate_note, smoke, lkg, event.op_id)
+    if smoke is not None and not smoke.passed:
+        raise SmokeTestFailed(
+            f"{name} v{version} is in production but its smoke test failed: {smoke.summary()}",
+            f"roll back with `mlgate rollback {name}`",
+        )
+    return result

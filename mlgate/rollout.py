@@ -114,6 +114,8 @@ def promote(
                 registry.set_version_tag(name, version, keys.PRODUCTION_AT, utcnow())
             if previous and previous != version:
                 registry.set_version_tag(name, previous, keys.STATUS, lifecycle.ARCHIVED)
+            if aliases.get(names.staging) == version:
+                registry.delete_alias(name, names.staging)  # the version moved on from staging
             if aliases.get(names.canary) == version:
                 registry.delete_alias(name, names.canary)
                 registry.delete_model_tag(name, keys.CANARY_WEIGHT)

@@ -64,3 +64,15 @@ CODE_REVISION_TAG = "mlgate.code_revision"
 TRANSFORM_TESTS_ARTIFACT = "mlgate/transform_tests.xml"
 REFERENCE_PROFILE_ARTIFACT = "mlgate/reference_profile.json"
 ENVIRONMENT_ARTIFACT = "mlgate/environment.json"
+
+# --- training records on the source run (written by mlgate.training, read by the gate) ---------
+# MLflow caps a dataset digest at 36 characters, so `digest=` gets the first 36 hex digits of the
+# full-content sha256 and the whole sha256 goes into a run tag per dataset context.
+DATASET_SHA256_TAG = "mlgate.dataset.{context}.sha256"  # context: training | evaluation
+DATASET_NAME_TAG = "mlgate.dataset.{context}.name"
+DIGEST_LENGTH = 36
+CONTRACT_VALIDATION_TAG = "mlgate.contract_validation"  # passed | failed (training data vs contract)
+CONTRACT_VALIDATION_ARTIFACT = "mlgate/contract_validation.json"
+EVALUATION_ARTIFACT = "mlgate/evaluation.parquet"  # features + target column, for the gate's metrics
+EVALUATION_TARGET_TAG = "mlgate.evaluation.target"  # name of the target column in it
+TASK_TAG = "mlgate.task"  # classification | regression

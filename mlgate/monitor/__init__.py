@@ -1,0 +1,1 @@
+"""Production monitoring: reference profiles, drift, data quality, service health, business KPIs, cost."""

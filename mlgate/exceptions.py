@@ -16,6 +16,7 @@
     ├── RollbackError                no valid rollback target, or rollback refused
     ├── SmokeTestFailed              the post-deploy smoke test failed
     ├── ReproduceError               the model version cannot be reproduced
+    ├── TrainingError                a training record cannot be made (tests failed, package missing)
     └── ServingError                 the gateway cannot start or load a model
 
 Exit codes are a CI contract: 0 passed, 1 a known error or failed gate, 2 usage, 3 a bug.
@@ -107,6 +108,10 @@ class SmokeTestFailed(MlgateError):
 
 class ReproduceError(MlgateError):
     """The model version cannot be reproduced."""
+
+
+class TrainingError(MlgateError):
+    """A training run cannot be recorded: transform tests failed, a package cannot be pinned, ..."""
 
 
 class ServingError(MlgateError):

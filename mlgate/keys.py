@@ -76,3 +76,9 @@ CONTRACT_VALIDATION_ARTIFACT = "mlgate/contract_validation.json"
 EVALUATION_ARTIFACT = "mlgate/evaluation.parquet"  # features + target column, for the gate's metrics
 EVALUATION_TARGET_TAG = "mlgate.evaluation.target"  # name of the target column in it
 TASK_TAG = "mlgate.task"  # classification | regression
+
+# --- how `mlgate reproduce` re-runs a training (written by mlgate.training) -------------------
+ENTRY_POINT_TAG = "mlgate.entry_point"  # module:function, called as function(seed=seed, **params)
+ENTRY_POINT_PARAMS_TAG = "mlgate.entry_point.params"  # JSON of the params
+CODE_DIFF_ARTIFACT = "mlgate/code.diff"  # `git diff HEAD` when the code revision is -dirty
+TRANSFORM_TESTS_TAG = "mlgate.transform_tests"  # passed | failed

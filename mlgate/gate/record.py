@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlgate import keys
+from mlgate.gate.policy import POLICY_FILE, hash_files, policy_files
 
 if TYPE_CHECKING:
     from mlgate.config import Settings
     from mlgate.registry import Registry
 
-POLICY_FILE = "policy.yaml"
+__all__ = ["POLICY_FILE", "GateRecord", "gate_record", "policy_hash"]
 
 
-def policy_hash(settings: Settings) -> str:
-    """sha256 of the policy file in force; changing the policy invalidates earlier reports."""
-    path = settings.config_file(POLICY_FILE)
-    if path is None:
-        return "no-policy"
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def policy_hash(settings: Settings, name: str | None = None) -> str:
+    """sha256 of the policy in force for ``name`` (policy.yaml and the model's override file).
+
+    Changing either file invalidates earlier reports.
+    """
+    return hash_files(policy_files(settings, name))
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class GateRecord:
     policy_sha256: str | None
     current_policy_sha256: str
     at: str | None
+    report: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -39,6 +40,7 @@ class GateRecord:
         return self.result == "passed" and self.policy_sha256 == self.current_policy_sha256
 
     def explain(self) -> str:
+        """Why the record does or does not count, in one sentence."""
         if self.result is None:
             return f"the {self.stage} gate has never run on this version"
         if self.policy_sha256 != self.current_policy_sha256:
@@ -53,6 +55,7 @@ def gate_record(registry: Registry, name: str, version: str, stage: str) -> Gate
         stage=stage,
         result=tags.get(keys.gate_tag(stage)),
         policy_sha256=tags.get(keys.gate_policy_hash_tag(stage)),
-        current_policy_sha256=policy_hash(registry.settings),
+        current_policy_sha256=policy_hash(registry.settings, name),
         at=tags.get(keys.gate_time_tag(stage)),
+        report=tags.get(keys.gate_report_tag(stage)),
     )

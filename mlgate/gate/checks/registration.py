@@ -1,0 +1,41 @@
+"""Registry checks: the model card stored on the version is complete, and the version has a description."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlgate.gate.checks import no_params
+from mlgate.gate.report import Outcome, failed, passed
+from mlgate.metadata import card_from_tags, card_problems
+
+if TYPE_CHECKING:
+    from mlgate.gate.engine import GateContext
+
+AREA = "registry"
+
+
+def card_complete(ctx: GateContext, params: dict[str, Any]) -> Outcome:
+    """The model card names owner, intended use, description and training data (with its sha256)."""
+    problems = card_problems(ctx.tags)
+    if problems:
+        return failed("model card incomplete: " + "; ".join(problems), "fix the card and register the version again")
+    card = card_from_tags(ctx.tags)
+    assert card is not None
+    return passed(
+        f"owner {card.owner}; training data {card.training_data_name} (sha256 {card.training_data_sha256[:12]}…)"
+    )
+
+
+def description_present(ctx: GateContext, params: dict[str, Any]) -> Outcome:
+    """The registered version has a description a person can read in the MLflow UI."""
+    description = (ctx.model_version.description or "").strip()
+    if not description:
+        return failed("the version has no description", "register it with `mlgate register` (it writes the card)")
+    first = description.splitlines()[0]
+    return passed(f"{len(description)} characters: {first[:80]}")
+
+
+CHECKS = {
+    "card_complete": (card_complete, no_params),
+    "description_present": (description_present, no_params),
+}

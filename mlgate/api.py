@@ -167,3 +167,30 @@ def status(name: str, registry: Registry | None = None) -> StatusReport:
 def history(name: str, registry: Registry | None = None) -> list[Event]:
     """Every transition of the model, newest first."""
     return _reg(registry).events(name)
+
+
+# --- the release gate (mlgate.gate) ----------------------------------------------------------
+
+
+def check(
+    name: str,
+    version: str | int,
+    stage: str = "production",
+    store: bool = True,
+    registry: Registry | None = None,
+) -> Any:
+    """Run the release gate of ``stage`` on a version; store its report on the version unless ``store=False``.
+
+    Returns a ``mlgate.gate.GateReport`` (``.passed``, ``.results``, ``.to_dict()``; renders as an
+    HTML table in a notebook). Raises PolicyError when the policy file is malformed.
+    """
+    from mlgate.exceptions import UsageError
+    from mlgate.gate.engine import run_gate
+    from mlgate.gate.policy import STAGES
+    from mlgate.gate.report import store_report
+
+    if stage not in STAGES:
+        raise UsageError(f"unknown stage {stage!r}", f"use one of: {', '.join(STAGES)}")
+    reg = _reg(registry)
+    report = run_gate(reg, name, str(version), stage)
+    return store_report(reg, report) if store else report

@@ -241,6 +241,12 @@ class GateContext:
             f"metrics:{version}", lambda: compute_metrics(self.evaluation(), self.predictions(version))
         )
 
+    def contract(self, version: str | None = None) -> Any:
+        """The data contract bound to ``version`` (default: the version under test), or None."""
+        version = str(version or self.version)
+        contract_of_version = self.require("mlgate.contracts", "contract_of_version", "reads a version's contract")
+        return self._cached(f"contract:{version}", lambda: contract_of_version(self.registry, self.name, version))
+
     def require(self, module: str, attribute: str, what: str) -> Any:
         """An attribute of another mlgate module; RecordMissing saying what is missing when absent."""
         try:

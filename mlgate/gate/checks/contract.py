@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate import keys
 from mlgate.gate.checks import no_params
-from mlgate.gate.report import Outcome, failed, passed
+from mlgate.gate.report import Outcome, failed, passed, warned
 
 if TYPE_CHECKING:
     from mlgate.gate.engine import GateContext
@@ -28,12 +28,14 @@ def contract_bound(ctx: GateContext, params: dict[str, Any]) -> Outcome:
             "no data contract is bound to the version",
             "register the version with `mlgate register --contract CONTRACT.yaml`",
         )
-    if ctx.artifact(keys.CONTRACT_ARTIFACT) is None:
-        return failed(
-            f"contract {bound} is named in the tags but its file {keys.CONTRACT_ARTIFACT} is not stored",
-            "register the version again with --contract so the contract file is stored with it",
-        )
-    return passed(f"contract {bound} bound (sha256 {tags[keys.CONTRACT_SHA256][:12]})", contract=bound)
+    contract = ctx.contract()  # reads the stored file and checks it against the recorded sha256
+    if contract is None:
+        return failed("no data contract is bound to the version", "register it with --contract")
+    return passed(
+        f"contract {bound} bound: {len(contract.columns)} columns, backfill {contract.backfill.strategy}, "
+        f"sha256 {contract.sha256[:12]}…",
+        contract=bound,
+    )
 
 
 def contract_validated(ctx: GateContext, params: dict[str, Any]) -> Outcome:
@@ -57,17 +59,23 @@ def contract_compatible(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     production = ctx.production_version
     if production is None:
         return passed("no other version is in production: nothing to be compatible with (first release)")
-    contract_of_version = ctx.require("mlgate.contracts", "contract_of_version", "reads a version's contract")
     compatible = ctx.require("mlgate.contracts", "compatible", "compares two contracts")
-    new = contract_of_version(ctx.registry, ctx.name, ctx.version)
-    old = contract_of_version(ctx.registry, ctx.name, production)
+    new = ctx.contract()
+    old = ctx.contract(production)
     if new is None:
         return failed("no data contract is bound to the version", "register it with --contract")
-    new_signature = ctx.package().signature
-    old_signature = ctx.package(production).signature
-    verdict = compatible(old, new, old_signature, new_signature)
+    if old is None:
+        return warned(
+            f"production v{production} has no data contract: nothing to compare {new.name}@{new.version} with",
+            "from now on every version carries a contract, so the next release is compared",
+        )
+    verdict = compatible(old, new, ctx.package(production).signature, ctx.package().signature)
+    notes = "; ".join(map(str, getattr(verdict, "notes", []) or []))
     if verdict.ok:
-        return passed(f"compatible with production v{production}'s contract and signature")
+        return passed(
+            f"{new.name}@{new.version} and signature compatible with production v{production}'s "
+            f"{old.name}@{old.version}" + (f" (notes: {notes})" if notes else "")
+        )
     reasons = "; ".join(map(str, verdict.reasons))
     return failed(
         f"incompatible with production v{production}: {reasons}",

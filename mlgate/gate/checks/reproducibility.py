@@ -120,10 +120,15 @@ def code_revision(ctx: GateContext, params: dict[str, Any]) -> Outcome:
             f"the training run records no code revision (run tag {keys.CODE_REVISION_TAG})",
             "train from a git checkout and record `git rev-parse HEAD` in that tag",
         )
-    if "dirty" in revision:
+    if revision.endswith("-dirty"):
+        if ctx.artifact(keys.CODE_DIFF_ARTIFACT) is None:
+            return failed(
+                f"code revision {revision} had uncommitted changes and no diff of them is stored",
+                f"commit the code and retrain, or log `git diff HEAD` as {keys.CODE_DIFF_ARTIFACT}",
+            )
         return warned(
-            f"code revision {revision} had uncommitted changes",
-            "commit the code and retrain so the revision names exactly what ran",
+            f"code revision {revision}: uncommitted changes, stored as {keys.CODE_DIFF_ARTIFACT}",
+            "commit the code and retrain so the revision alone names what ran",
         )
     return passed(f"code revision {revision}")
 

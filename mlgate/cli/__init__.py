@@ -24,6 +24,10 @@ def _register_commands() -> None:
 
     for command in lifecycle.COMMANDS:
         main.add_command(command)
+    from mlgate.cli import contract
+
+    for command in contract.COMMANDS:
+        main.add_command(command)
     from mlgate.cli import gate
 
     for command in gate.COMMANDS:

@@ -52,6 +52,7 @@ __all__ = [
     "parse_contract_text",
     "read_data",
     "validate",
+    "write_data",
 ]
 
 FLAGS_COLUMN = "_mlgate_flags"
@@ -85,6 +86,13 @@ def read_data(path: str, contract: Contract | None = None) -> pd.DataFrame:
     from mlgate.contracts.store import read_data as run
 
     return run(path, contract)
+
+
+def write_data(df: pd.DataFrame, path: str) -> object:
+    """Write a frame as .parquet or .csv (by the file's suffix)."""
+    from mlgate.contracts.store import write_data as run
+
+    return run(df, path)
 
 
 def coerce(contract: Contract, df: pd.DataFrame) -> pd.DataFrame:

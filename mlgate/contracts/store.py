@@ -121,3 +121,16 @@ def _whole(value: Any) -> Any:
     if value != value or not float(value).is_integer():
         return value
     return int(value)
+
+
+def write_data(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a frame as .parquet or .csv (by the file's suffix)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df.to_parquet(path, index=False)
+        else:
+            df.to_csv(path, index=False)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ContractError(f"cannot write {path}: {exc}", "check the folder exists and is writable") from None
+    return path

@@ -1,0 +1,341 @@
+"""One monitoring pass: read a window (or a batch file), compute every signal, evaluate rules, alert, report.
+
+    result = run_pass(registry, "fraud", MonitorOptions(window_seconds=3600))
+    result.signals    # flat {signal: value} that alert rules in alerts.yaml refer to
+    result.checks     # each rule with its value and whether it fired
+    result.report_path
+
+Settings come from mlflow_config/monitor.yaml (all optional)::
+
+    psi_threshold: 0.2
+    tests: [ks, chi2]             # statistical tests on top of PSI
+    report_dir: .mlgate/reports   # relative to the project root
+    store_url: sqlite:///...      # the gateway's prediction record (default: beside the registry)
+    cost: {...}                   # see mlgate/monitor/cost.py
+    kpis: [...]                   # see mlgate/monitor/kpi.py
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mlgate.exceptions import ConfigError, MlgateError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlgate.alerts import AlertRouter
+    from mlgate.registry import Registry
+
+log = logging.getLogger("mlgate.monitor")
+MONITOR_FILE = "monitor.yaml"
+REPORT_ARTIFACT_DIR = "mlgate/monitoring"
+Progress = Callable[[int, int], None]  # (done, total) in rows (or bytes for CSV)
+_GATEWAY_COLUMNS = {"ts", "model", "version", "route", "request_key", "request_id", "status", "latency_ms"}
+
+
+@dataclass
+class MonitorOptions:
+    """What one pass looks at and where it writes."""
+
+    window_seconds: float = 3600.0
+    batch: str | Path | None = None
+    version: str | None = None
+    tests: tuple[str, ...] | None = None  # None: from monitor.yaml
+    report_dir: str | Path | None = None
+    log_report: bool = True
+    alert: bool = True
+    now: datetime | None = None
+    progress: Progress | None = None
+
+
+@dataclass
+class PassResult:
+    """Everything one pass found."""
+
+    model: str
+    version: str
+    at: str
+    source: str
+    rows: int
+    window_label: str
+    drift: Any = None
+    quality: Any = None
+    health: Any = None
+    kpis: list[Any] = field(default_factory=list)
+    cost: Any = None
+    signals: dict[str, float | None] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    report_path: str | None = None
+
+    @property
+    def firing(self) -> list[dict[str, Any]]:
+        return [c for c in self.checks if c["breached"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "at": self.at,
+            "source": self.source,
+            "rows": self.rows,
+            "window": self.window_label,
+            "drift": self.drift.to_dict() if self.drift else None,
+            "quality": self.quality.to_dict() if self.quality else None,
+            "health": self.health.to_dict() if self.health else None,
+            "kpis": [k.to_dict() for k in self.kpis],
+            "cost": self.cost.to_dict() if self.cost else None,
+            "signals": self.signals,
+            "checks": self.checks,
+            "notifications": self.notifications,
+            "notes": self.notes,
+            "report_path": self.report_path,
+        }
+
+
+def load_monitor_config(settings: Any) -> dict[str, Any]:
+    """monitor.yaml as a dict (empty when absent)."""
+    path = settings.config_file(MONITOR_FILE)
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}", "fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping", "see README: Monitoring and alerts")
+    return data
+
+
+def read_batch(path: str | Path, progress: Progress | None = None, chunk_rows: int = 250_000) -> pd.DataFrame:
+    """A CSV or Parquet file, read in chunks so ``progress`` can follow a big one."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"batch file {path} does not exist", "pass a CSV or Parquet file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        file = pq.ParquetFile(path)
+        total, batches = file.metadata.num_rows, []
+        for batch in file.iter_batches(batch_size=chunk_rows):
+            batches.append(batch)
+            if progress:
+                progress(sum(b.num_rows for b in batches), total)
+        table = pa.Table.from_batches(batches, schema=file.schema_arrow)
+        return table.to_pandas()
+    if path.suffix.lower() not in (".csv", ".txt"):
+        raise UsageError(f"batch file {path} is neither .csv nor .parquet", "convert it to one of them")
+    size = path.stat().st_size
+    chunks = []
+    with path.open("rb") as handle:
+        for chunk in pd.read_csv(handle, chunksize=chunk_rows):
+            chunks.append(chunk)
+            if progress:
+                progress(min(handle.tell(), size), size)
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+
+def _predictions_of(frame: pd.DataFrame, profile: dict[str, Any] | None) -> pd.DataFrame | None:
+    import pandas as pd
+
+    names = list((profile or {}).get("prediction", {})) or ["prediction"]
+    present = [n for n in names if n in frame.columns]
+    if not present:
+        return None
+    out = frame[present].copy()
+    for name in present:
+        if out[name].dtype == object:
+            converted = pd.to_numeric(out[name], errors="coerce")
+            if converted.notna().sum() == out[name].notna().sum():
+                out[name] = converted
+    return out
+
+
+def _resolve_version(registry: Registry, name: str, version: str | None) -> str:
+    if version:
+        return str(registry.version(name, version).version)
+    production = registry.aliases(name).get(registry.settings.aliases.production)
+    if production:
+        return str(production)
+    versions = registry.versions(name)
+    if not versions:
+        raise UsageError(f"{name} has no versions to monitor", "register one first")
+    return str(max(int(v.version) for v in versions))
+
+
+def compute(
+    frame: pd.DataFrame,
+    profile: dict[str, Any] | None,
+    contract: Any,
+    config: dict[str, Any],
+    tests: tuple[str, ...],
+    window_seconds: float | None,
+    expected_rows: float | None = None,
+) -> tuple[Any, Any, Any, Any]:
+    """Drift, quality, health and cost of one frame (a gateway window or a batch)."""
+    from mlgate.monitor.cost import cost_of
+    from mlgate.monitor.drift import PSI_THRESHOLD, drift
+    from mlgate.monitor.health import service_health
+    from mlgate.monitor.quality import check_quality
+
+    features = frame[[c for c in frame.columns if c not in _GATEWAY_COLUMNS and c != "prediction"]]
+    drift_result = None
+    if profile is not None:
+        threshold = float(config.get("psi_threshold", PSI_THRESHOLD))
+        drift_result = drift(profile, features, _predictions_of(frame, profile), tests, threshold)
+    quality = check_quality(features, profile, contract, expected_rows, drift_result)
+    health = cost = None
+    if {"status", "latency_ms"} <= set(frame.columns) and window_seconds:
+        health = service_health(frame, window_seconds)
+        cost = cost_of(config.get("cost"), health.requests, health.successes, window_seconds)
+    return drift_result, quality, health, cost
+
+
+def _signals(*parts: Any) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for part in parts:
+        if part is not None:
+            out.update(part.signals())
+    return out
+
+
+def run_pass(
+    registry: Registry, name: str, options: MonitorOptions | None = None, router: AlertRouter | None = None
+) -> PassResult:
+    """One monitoring pass over the gateway's recent window (or ``options.batch``) of ``name``."""
+    from mlgate.alerts.rules import evaluate, load_rules
+    from mlgate.monitor.kpi import kpi_signals, read_kpi
+    from mlgate.monitor.profile import load_profile
+
+    opts = options or MonitorOptions()
+    settings = registry.settings
+    config = load_monitor_config(settings)
+    now = opts.now or datetime.now(UTC)
+    version = _resolve_version(registry, name, opts.version)
+    profile = load_profile(registry, name, version)
+    notes = [] if profile else [f"{name} v{version} has no reference profile: drift is not computed"]
+    contract = _contract(registry, name, version, notes)
+    tests = tuple(opts.tests if opts.tests is not None else config.get("tests", ()))
+    since = now - timedelta(seconds=opts.window_seconds)
+    store = None
+    expected = None
+    if opts.batch is not None:
+        frame = read_batch(opts.batch, opts.progress)
+        source, label, window_seconds = f"batch {opts.batch}", "batch", None
+    else:
+        from mlgate.serving.record import PredictionStore, default_store_url
+
+        store = PredictionStore(str(config.get("store_url") or default_store_url(settings)))
+        frame = store.window(name, version=version, since=since, until=now)
+        previous = store.window(name, version=version, since=since - (now - since), until=since)
+        expected = float(len(previous)) if len(previous) else None
+        source, label, window_seconds = "gateway record", f"{opts.window_seconds:.0f} s", opts.window_seconds
+    drift_result, quality, health, cost = compute(frame, profile, contract, config, tests, window_seconds, expected)
+    kpis = [read_kpi(spec, since, now, base=_project_root(settings)) for spec in config.get("kpis") or []]
+    result = PassResult(name, version, now.isoformat(timespec="seconds"), source, len(frame), label,
+                        drift_result, quality, health, kpis, cost, notes=notes)  # fmt: skip
+    result.signals = {**_signals(drift_result, quality, health, cost), **(kpi_signals(kpis) if kpis else {})}
+    rules = load_rules(settings)
+    per_window = {opts.window_seconds: result.signals}
+    for rule in rules:
+        if store is not None and rule.window_seconds not in per_window and rule.applies_to(name):
+            start = now - timedelta(seconds=rule.window_seconds)
+            other = store.window(name, version=version, since=start, until=now)
+            per_window[rule.window_seconds] = _signals(
+                *compute(other, profile, contract, config, tests, rule.window_seconds)
+            )
+    for rule in rules:
+        if not rule.applies_to(name):
+            continue
+        signals = per_window.get(rule.window_seconds, result.signals)
+        ((_, value, breached),) = evaluate([rule], name, {**result.signals, **signals})
+        result.checks.append({"signal": rule.signal, "rule": rule.describe(value), "value": value, "breached": breached,
+                              "severity": rule.severity, "threshold": rule.threshold})  # fmt: skip
+    if store is not None:
+        store.close()
+    if opts.alert and rules:
+        result.notifications = _alert(registry, router, result)
+    _write_report(registry, result, opts)
+    return result
+
+
+def _contract(registry: Registry, name: str, version: str, notes: list[str]) -> Any:
+    try:
+        from mlgate.contracts import contract_of_version
+    except ImportError:  # pragma: no cover - the contracts package is part of mlgate
+        return None
+    try:
+        return contract_of_version(registry, name, version)
+    except MlgateError as exc:
+        notes.append(f"contract not read: {exc.message}")
+        return None
+
+
+def _project_root(settings: Any) -> Path:
+    return settings.config_dir.parent if settings.config_dir is not None else Path.cwd()
+
+
+def _alert(registry: Registry, router: AlertRouter | None, result: PassResult) -> list[dict[str, Any]]:
+    """Fire breached rules, resolve cleared ones, retry old failures; a failure here never stops the pass."""
+    from mlgate.alerts import Alert, AlertRouter
+
+    notes = []
+    try:
+        router = router or AlertRouter(registry.settings, registry=registry)
+        router.flush()
+        for check in result.checks:
+            if check["value"] is None:
+                continue
+            if check["breached"]:
+                alert = Alert(
+                    model=result.model, signal=check["signal"], severity=check["severity"],
+                    summary=f"{result.model} v{result.version}: {check['rule']}", version=result.version,
+                    value=check["value"], threshold=check["threshold"], details={"source": result.source},
+                )  # fmt: skip
+                notes.append(router.fire(alert).to_dict())
+            elif f"{result.model}::{check['signal']}" in router.firing():
+                notes.append(router.resolve(result.model, check["signal"]).to_dict())
+    except Exception as exc:  # noqa: BLE001 - alerting problems are reported, monitoring goes on
+        log.warning("alerting failed: %s", exc)
+        result.notes.append(f"alerting failed: {type(exc).__name__}: {exc}")
+    return notes
+
+
+def _write_report(registry: Registry, result: PassResult, opts: MonitorOptions) -> None:
+    from mlgate.monitor.report import render_html
+
+    config = load_monitor_config(registry.settings)
+    root = _project_root(registry.settings)
+    folder = Path(opts.report_dir or config.get("report_dir") or root / ".mlgate" / "reports")
+    folder = folder if folder.is_absolute() else root / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    history_file = folder / f"{result.model}.history.jsonl"
+    history = []
+    if history_file.exists():
+        lines = history_file.read_text().splitlines()[-50:]
+        history = [json.loads(line) for line in lines if line.strip()]
+    stamp = result.at.replace(":", "").replace("-", "")[:15]
+    path = folder / f"{result.model}-v{result.version}-{stamp}.html"
+    path.write_text(render_html(result, history))
+    (folder / f"{result.model}-latest.html").write_text(path.read_text())
+    with history_file.open("a") as handle:
+        handle.write(json.dumps({"at": result.at, "signals": result.signals}, default=str) + "\n")
+    result.report_path = str(path)
+    if opts.log_report:
+        try:
+            registry.log_version_artifact(result.model, result.version, path, REPORT_ARTIFACT_DIR)
+        except MlgateError as exc:
+            result.notes.append(f"report not logged to MLflow: {exc.message}")

@@ -194,3 +194,37 @@ def check(
     reg = _reg(registry)
     report = run_gate(reg, name, str(version), stage)
     return store_report(reg, report) if store else report
+
+
+# --- production monitoring (mlgate.monitor) --------------------------------------------------
+
+
+def monitor(
+    name: str,
+    window: str | float = "1h",
+    batch: str | Path | None = None,
+    version: str | int | None = None,
+    tests: tuple[str, ...] | None = None,
+    report_dir: str | Path | None = None,
+    alert: bool = True,
+    progress: Any = None,
+    registry: Registry | None = None,
+) -> Any:
+    """One monitoring pass over the gateway's last ``window`` (or a CSV / Parquet ``batch``).
+
+    Returns a ``mlgate.monitor.run.PassResult`` (``.signals``, ``.checks``, ``.firing``,
+    ``.report_path``, ``.to_dict()``); breached rules of alerts.yaml go to the owner on duty.
+    """
+    from mlgate.alerts.routing import parse_duration
+    from mlgate.monitor.run import MonitorOptions, run_pass
+
+    options = MonitorOptions(
+        window_seconds=parse_duration(window, "--window"),
+        batch=batch,
+        version=None if version is None else str(version),
+        tests=tests,
+        report_dir=report_dir,
+        alert=alert,
+        progress=progress,
+    )
+    return run_pass(_reg(registry), name, options)

@@ -28,6 +28,10 @@ def _register_commands() -> None:
 
     for command in contract.COMMANDS:
         main.add_command(command)
+    from mlgate.cli import monitor
+
+    for command in monitor.COMMANDS:
+        main.add_command(command)
     from mlgate.cli import gate
 
     for command in gate.COMMANDS:

@@ -128,7 +128,9 @@ def parse_card(data: Any, source: str = "<card>") -> ModelCard:
             problems.append("training_data.name: missing or empty")
         sha = training.get("sha256")
         if not isinstance(sha, str) or not _SHA256.match(sha.strip().lower()):
-            problems.append(f"training_data.sha256: must be 64 hex characters (sha256 of the full content), got {sha!r}")
+            problems.append(
+                f"training_data.sha256: must be 64 hex characters (sha256 of the full content), got {sha!r}"
+            )
         else:
             td_sha = sha.strip().lower()
 

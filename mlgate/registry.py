@@ -169,7 +169,7 @@ class Registry:
                     f"registered models: {', '.join(self.model_names()[:20]) or 'none'}",
                 ) from None
             raise self._translate(f"reading model {name!r}", exc) from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _is_unreachable(exc):
                 raise self._unreachable(f"reading model {name!r}") from None
             raise
@@ -199,7 +199,7 @@ class Registry:
             return self.client.get_model_version(name, str(version))
         except MlflowException as exc:
             if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                existing = [mv.version for mv in self.versions(model.name)]
+                existing = [str(mv.version) for mv in self.versions(model.name)]
                 raise VersionNotFound(
                     f"model {name!r} has no version {version!r}",
                     f"versions: {', '.join(existing) or 'none'}",
@@ -223,7 +223,7 @@ class Registry:
         except MlflowException as exc:
             if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise self._translate(f"creating model {name!r}", exc) from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _is_unreachable(exc):
                 raise self._unreachable(f"creating model {name!r}") from None
             raise
@@ -257,22 +257,21 @@ class Registry:
             )
         return model_uri, None, None
 
-    def create_version(
-        self, name: str, model_uri: str, tags: dict[str, str], description: str
-    ) -> ModelVersion:
+    def create_version(self, name: str, model_uri: str, tags: dict[str, str], description: str) -> ModelVersion:
         """Register ``model_uri`` as a new version of ``name`` with its tags and description."""
         source, run_id, model_id = self.resolve_model_uri(model_uri)
         self.ensure_model(name)
-        return self.call(
-            f"registering a version of {name!r}",
-            self.client.create_model_version,
-            name=name,
-            source=source,
-            run_id=run_id,
-            tags=tags,
-            description=description,
-            model_id=model_id,
-        )
+        with mlflow_uris(self.settings):  # the store resolves models:/m-... through the global URI
+            return self.call(
+                f"registering a version of {name!r}",
+                self.client.create_model_version,
+                name=name,
+                source=source,
+                run_id=run_id,
+                tags=tags,
+                description=description,
+                model_id=model_id,
+            )
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         """Point ``alias`` at ``version`` and read it back (MLflow has no compare-and-set)."""
@@ -342,14 +341,15 @@ class Registry:
         run_id = self.record_run_id(name, version)
         from mlflow.artifacts import download_artifacts
 
-        local = self.call(
-            f"downloading {artifact_path}",
-            download_artifacts,
-            run_id=run_id,
-            artifact_path=artifact_path,
-            dst_path=str(dst),
-            tracking_uri=self.settings.tracking_uri,
-        )
+        with mlflow_uris(self.settings):
+            local = self.call(
+                f"downloading {artifact_path}",
+                download_artifacts,
+                run_id=run_id,
+                artifact_path=artifact_path,
+                dst_path=str(dst),
+                tracking_uri=self.settings.tracking_uri,
+            )
         return Path(local)
 
     # --- history ----------------------------------------------------------------------
@@ -418,7 +418,7 @@ class Registry:
             except MlflowException as exc:
                 if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                     raise self._translate("taking the lock", exc) from None
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if _is_unreachable(exc):
                     raise self._unreachable("taking the lock") from None
                 raise
@@ -486,21 +486,25 @@ def _first_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def mlflow_uris(settings: Settings) -> Iterator[None]:
-    """Point MLflow's global tracking and registry URIs at mlgate's for the duration of a block."""
+    """Point MLflow's global tracking and registry URIs at mlgate's for a block, then restore them
+    (MLflow also writes them into os.environ, which would leak into later settings)."""
     import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
 
-    old_tracking = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    old_registry = mlflow.get_registry_uri() if old_tracking else None
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
     try:
         yield
     finally:
-        if old_tracking:
-            mlflow.set_tracking_uri(old_tracking)
-            mlflow.set_registry_uri(old_registry or old_tracking)
-        else:
-            mlflow.set_tracking_uri(settings.tracking_uri)
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @dataclass

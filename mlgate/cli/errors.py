@@ -31,7 +31,7 @@ class MlgateGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
+        except Exception as exc:
             if _wants_traceback(ctx):
                 raise
             click.echo(

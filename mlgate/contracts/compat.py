@@ -9,7 +9,12 @@ from typing import Any
 from mlgate.contracts.model import Column, Contract
 
 # MLflow signature types each contract type may appear as.
-_SIGNATURE_TYPES = {"float": {"double", "float"}, "int": {"long", "integer", "double", "float"}, "str": {"string"}, "bool": {"boolean"}}
+_SIGNATURE_TYPES = {
+    "float": {"double", "float"},
+    "int": {"long", "integer", "double", "float"},
+    "str": {"string"},
+    "bool": {"boolean"},
+}
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def gx_validate(contract: Contract, df: pd.DataFrame) -> ValidationReport:
     """
     positional = df.set_axis(pd.RangeIndex(len(df)), axis=0)
     checks = plan(contract, positional)
-    mixed = {c.column for c in checks if c.column is not None and is_object(positional[c.column].dtype)}
+    mixed = {c.column for c in checks if c.column in positional.columns and is_object(positional[c.column].dtype)}
     values_later = [c for c in checks if c.column in mixed and c.kind in ("range", "allowed")]
     first = [c for c in checks if c not in values_later]
     results = _run(contract, positional, first)

@@ -195,9 +195,7 @@ def apply_policies(contract: Contract, df: pd.DataFrame, results: list[CheckResu
         flagged = int((frame[FLAGS_COLUMN] != "").sum())
     elif any(p.action == "flag" for c in contract.columns for p in (c.on_null, c.on_invalid)):
         frame[FLAGS_COLUMN] = ""
-    for name in frame.columns:
-        if frame[name].dtype == object and name != FLAGS_COLUMN:
-            frame[name] = frame[name].infer_objects()
+    _restore_types(contract, frame)
     return ValidationReport(
         summary, engine, n, len(results), failures, False, int(reject.sum()), imputed, flagged, frame,
         df.index[reject], errors,
@@ -225,3 +223,19 @@ def _flag_texts(flags: list[tuple[str, np.ndarray]], keep: np.ndarray) -> np.nda
     for pos in np.flatnonzero(any_flag):
         texts[pos] = ";".join(label for label, mask in kept if mask[pos])
     return texts
+
+
+_CANONICAL = {"float": "float64", "int": "Int64", "str": "str", "bool": "boolean"}
+
+
+def _restore_types(contract: Contract, frame: pd.DataFrame) -> None:
+    """Give mixed (object) columns their contract type once every value left is of that type."""
+    from mlgate.contracts.checks import is_object, value_types
+
+    for column in contract.columns:
+        if column.name not in frame.columns or not is_object(frame[column.name].dtype):
+            continue
+        values = frame[column.name]
+        types = value_types(column.type)
+        if all(isinstance(v, types) for v in values.dropna()):
+            frame[column.name] = values.astype(_CANONICAL[column.type])

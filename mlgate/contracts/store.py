@@ -101,8 +101,8 @@ def _numeric(series: Any, integral: bool, pd: Any) -> Any:
         whole = parsed.dropna()
         if not unparsed.any() and (whole == whole.round()).all():
             return parsed.astype("Int64")
-        mixed = series.astype(object).where(unparsed, parsed.map(_whole))
-        return mixed.where(series.notna(), None)
+        values = [raw if bad else _whole(num) for raw, bad, num in zip(series, unparsed, parsed, strict=True)]
+        return pd.Series(values, index=series.index, dtype=object).where(series.notna(), None)
     if not unparsed.any():
         return parsed.astype("float64")
     return series.astype(object).where(unparsed, parsed.astype(object)).where(series.notna(), None)

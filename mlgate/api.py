@@ -228,3 +228,27 @@ def monitor(
         progress=progress,
     )
     return run_pass(_reg(registry), name, options)
+
+
+def reproduce(
+    name: str,
+    version: str | int,
+    *,
+    project_dir: str | Path = ".",
+    seed: int | None = None,
+    tolerance: float = 0.0,
+    output: str | Path | None = None,
+    strict: bool = False,
+    registry: Registry | None = None,
+) -> Any:
+    """Retrieve a version's exact package and training record, diff the environment, re-run and compare.
+
+    Returns a ``mlgate.reproduce.ReproduceReport``; ``reproduced`` is False (with ``reason``) when
+    the training data, the entry point or the predictions do not match the record.
+    """
+    from mlgate.reproduce import reproduce as run
+
+    return run(
+        _reg(registry), name, str(version), project_dir=project_dir, seed=seed, tolerance=tolerance,
+        output=output, strict=strict,
+    )  # fmt: skip

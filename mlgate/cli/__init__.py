@@ -36,6 +36,10 @@ def _register_commands() -> None:
 
     for command in gate.COMMANDS:
         main.add_command(command)
+    from mlgate.cli import reproduce
+
+    for command in reproduce.COMMANDS:
+        main.add_command(command)
 
 
 _register_commands()

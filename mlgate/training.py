@@ -1,0 +1,655 @@
+"""Reproducible training records: one context manager that fixes seeds and logs what a rebuild needs.
+
+    from mlgate import training
+
+    with training.track(experiment="churn", seed=42, entry_point="pipelines.train:fit",
+                        tests=["tests/test_features.py"]) as run:
+        model = build_model(random_state=run.random_state).fit(x_train, y_train)
+        run.log_data(train_df, eval_df, target="churned", name="churn-2024q4", contract="contract.yaml")
+        run.log_model(model)                      # pinned requirements, signature, metrics, profile
+        registration = run.register("churn", card="card.yaml")
+
+What lands on the MLflow run (names in mlgate.keys): the seed param, the environment (exact
+package versions, Python, platform), full-content sha256 digests of the training and evaluation
+data, the contract validation, the evaluation set, the JUnit XML of the transform tests, the git
+revision (``-dirty`` with a diff when the tree has changes), the reference profile for drift, and
+the training entry point ``module:function`` that ``mlgate reproduce`` calls as
+``function(seed=seed, **params)`` to get a :class:`Fitted` back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+
+import numpy as np
+
+from mlgate import keys
+from mlgate.config import Settings, load_settings
+from mlgate.exceptions import CardError, ContractError, TrainingError
+from mlgate.registry import Registry, mlflow_uris
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlgate.api import Registration
+
+#: Packages a scikit-learn model needs at inference, pinned exactly in its requirements.
+DEFAULT_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "skops")
+ENVIRONMENT_FORMAT = 1
+_ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_MAX_DIFF_BYTES = 2_000_000
+
+
+# --- digests --------------------------------------------------------------------------------------
+def dataset_sha256(df: pd.DataFrame) -> str:
+    """sha256 of a data frame's full content: column names, dtypes, and every value of every row, in order.
+
+    Unlike MLflow's own dataset digest (first 10,000 rows), a change in any row changes it. The
+    index is not part of the content. Numeric, boolean and datetime columns are hashed as their
+    raw bytes; other columns as length-prefixed text with a separate null mask.
+    """
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    header = {"columns": [str(c) for c in df.columns], "dtypes": [str(t) for t in df.dtypes], "rows": len(df)}
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    for i in range(df.shape[1]):
+        column = df.iloc[:, i]
+        dtype = column.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
+            continue
+        values = column.to_numpy(dtype=object)
+        missing = np.asarray(pd.isna(values), dtype=bool)
+        texts = ["" if null else str(value) for value, null in zip(values, missing, strict=True)]
+        digest.update(np.packbits(missing).tobytes())
+        digest.update(np.array([len(t) for t in texts], dtype=np.int64).tobytes())
+        digest.update("".join(texts).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- environment and code ---------------------------------------------------------------------------
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_packages() -> dict[str, str]:
+    """Every installed distribution (canonical name -> version) in this interpreter."""
+    found: dict[str, str] = {}
+    for dist in importlib_metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(_canonical(name), dist.version)
+    return dict(sorted(found.items()))
+
+
+def capture_environment(requirements: Sequence[str] = DEFAULT_REQUIREMENTS) -> dict[str, Any]:
+    """The environment as a record: exact versions of the model's packages, every package, Python, platform.
+
+    Raises TrainingError when a package the model needs is not installed (it could not be pinned).
+    """
+    packages = installed_packages()
+    pinned: dict[str, str] = {}
+    missing = []
+    for requirement in requirements:
+        name = _canonical(requirement)
+        if name in packages:
+            pinned[name] = packages[name]
+        else:
+            missing.append(requirement)
+    if missing:
+        raise TrainingError(
+            f"cannot pin {', '.join(missing)}: not installed in {sys.executable}",
+            "install them, or leave them out of track(requirements=...)",
+        )
+    return {
+        "format": ENVIRONMENT_FORMAT,
+        "captured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "requirements": pinned,
+        "packages": packages,
+    }
+
+
+def pip_requirements(environment: Mapping[str, Any]) -> list[str]:
+    """The model's requirements pinned exactly (``name==version``) from a captured environment."""
+    return [f"{name}=={version}" for name, version in environment["requirements"].items()]
+
+
+def _git(args: Sequence[str], cwd: Path) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def code_revision(project_dir: str | Path = ".") -> str | None:
+    """The git commit of ``project_dir``, with ``-dirty`` when tracked files have changes; None outside git."""
+    cwd = Path(project_dir)
+    head = _git(["rev-parse", "HEAD"], cwd)
+    if not head:
+        return None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return head.strip() + ("-dirty" if status and status.strip() else "")
+
+
+def uncommitted_changes(project_dir: str | Path = ".") -> str | None:
+    """``git diff HEAD`` of ``project_dir`` (the changes a ``-dirty`` revision carries), capped at 2 MB."""
+    diff = _git(["diff", "HEAD"], Path(project_dir))
+    return diff[:_MAX_DIFF_BYTES] if diff is not None else None
+
+
+@contextlib.contextmanager
+def fixed_seeds(seed: int) -> Iterator[np.random.Generator]:
+    """Seed Python's and NumPy's global generators for the block, then restore their previous state.
+
+    Yields a NumPy Generator seeded with ``seed`` for code that takes one.
+    """
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield np.random.default_rng(seed)
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def resolve_entry_point(entry_point: str) -> Any:
+    """Import ``module:function`` and return the function; TrainingError names what failed."""
+    if not _ENTRY_POINT.match(entry_point):
+        raise TrainingError(
+            f"entry point {entry_point!r} is not of the form module:function", "e.g. pipelines.train:fit"
+        )
+    module_name, _, function_name = entry_point.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TrainingError(
+            f"cannot import {module_name!r} for entry point {entry_point}: {exc}",
+            "run from the project root (or pass the project folder) so the module is importable",
+        ) from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise TrainingError(f"{module_name} has no function {function_name!r}", f"check the entry point {entry_point}")
+    return function
+
+
+# --- test results -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TestResults:
+    """Counts from a JUnit XML report, and the names of what failed."""
+
+    __test__ = False  # not a pytest test class
+
+    tests: int
+    failures: int
+    errors: int
+    skipped: int
+    failed: tuple[str, ...] = ()
+    path: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when at least one test ran and none failed or errored."""
+        return self.tests - self.skipped > 0 and self.failures == 0 and self.errors == 0
+
+    def summary(self) -> str:
+        state = "passed" if self.passed else "FAILED"
+        return f"{self.tests} tests, {self.failures} failures, {self.errors} errors, {self.skipped} skipped: {state}"
+
+
+def parse_junit(path: str | Path) -> TestResults:
+    """Read a JUnit XML file (as written by ``pytest --junitxml``)."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError) as exc:
+        raise TrainingError(f"cannot read JUnit XML {path}: {exc}", "pass the file pytest --junitxml wrote") from None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    for suite in suites:
+        for key in totals:
+            totals[key] += int(suite.get(key, "0"))
+    failed = tuple(
+        f"{case.get('classname', '')}::{case.get('name', '')}"
+        for case in root.iter("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    )
+    return TestResults(failed=failed, path=str(path), **totals)
+
+
+def run_pytest(paths: Sequence[str | Path], junit_path: str | Path, cwd: str | Path = ".") -> TestResults:
+    """Run pytest on ``paths`` in a fresh interpreter, writing JUnit XML to ``junit_path``."""
+    command = [sys.executable, "-m", "pytest", *map(str, paths), f"--junitxml={junit_path}", "-q"]
+    command += ["-p", "no:cacheprovider"]
+    try:
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise TrainingError(f"pytest on {', '.join(map(str, paths))} took over 10 minutes", "speed them up") from None
+    if not Path(junit_path).is_file():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+        raise TrainingError(
+            f"pytest on {', '.join(map(str, paths))} wrote no report (exit {proc.returncode}): {' | '.join(tail)}",
+            "run the same pytest command yourself to see why",
+        )
+    return parse_junit(junit_path)
+
+
+# --- what an entry point returns ------------------------------------------------------------------------
+@dataclass
+class Fitted:
+    """What a training entry point returns: the fitted model and the exact data it was trained on.
+
+    ``mlgate reproduce`` calls the entry point, compares the digest of ``training_data`` with the
+    recorded one, then compares the model's predictions on the recorded evaluation set.
+    """
+
+    model: Any
+    training_data: pd.DataFrame
+    evaluation_data: pd.DataFrame | None = None
+    target: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A dataset logged on the run: its context, name, full sha256 and shape."""
+
+    context: str
+    name: str
+    sha256: str
+    rows: int
+    columns: int
+
+
+def infer_task(target: pd.Series) -> str:
+    """classification for text, bool, integer or few-valued targets; regression otherwise."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(target.dtype) and target.nunique(dropna=True) > 20:
+        return "regression"
+    return "classification"
+
+
+# --- the tracked run --------------------------------------------------------------------------------------
+class TrainingRun:
+    """The MLflow run of one training, with the records mlgate's gate and ``reproduce`` read.
+
+    Made by :func:`track`; use ``random_state`` for scikit-learn estimators and splitters.
+    """
+
+    def __init__(self, settings: Settings, run_id: str, seed: int, rng: np.random.Generator, project_dir: Path):
+        self.settings = settings
+        self.run_id = run_id
+        self.seed = seed
+        self.rng = rng
+        self.project_dir = project_dir
+        self.environment: dict[str, Any] = {}
+        self.datasets: dict[str, DatasetRecord] = {}
+        self.training_data: pd.DataFrame | None = None
+        self.evaluation_data: pd.DataFrame | None = None
+        self.target: str | None = None
+        self.task: str | None = None
+        self.contract_path: Path | None = None
+        self.contract_report: Any = None
+        self.tests: TestResults | None = None
+        self.metrics: dict[str, float] = {}
+        self.model_uri: str | None = None
+
+    @property
+    def random_state(self) -> int:
+        """The seed, to pass as ``random_state=`` to scikit-learn."""
+        return self.seed
+
+    # datasets -------------------------------------------------------------------------------------
+    def log_dataset(
+        self, df: pd.DataFrame, context: str, name: str, target: str | None = None, source: str | None = None
+    ) -> DatasetRecord:
+        """Log ``df`` as an MLflow dataset input with its full-content sha256 (tag) and a 36-character digest."""
+        import mlflow
+        from mlflow.data.pandas_dataset import from_pandas
+
+        sha = dataset_sha256(df)
+        digest = sha[: keys.DIGEST_LENGTH]  # MLflow caps a dataset digest at 36 characters
+        dataset = from_pandas(df, source=source, targets=target, name=name, digest=digest)  # type: ignore[arg-type]
+        mlflow.log_input(dataset, context=context)
+        mlflow.set_tags(
+            {keys.DATASET_SHA256_TAG.format(context=context): sha, keys.DATASET_NAME_TAG.format(context=context): name}
+        )
+        record = DatasetRecord(context, name, sha, int(df.shape[0]), int(df.shape[1]))
+        self.datasets[context] = record
+        return record
+
+    def log_data(
+        self,
+        training: pd.DataFrame,
+        evaluation: pd.DataFrame | None = None,
+        *,
+        target: str,
+        name: str,
+        contract: str | Path | None = None,
+        task: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        """Validate the training data against ``contract``, then log both sets and the evaluation artifact.
+
+        Both frames hold the features and the ``target`` column. Raises ContractError (after recording
+        the failed validation on the run) when the training data breaks the contract.
+        """
+        import mlflow
+
+        for label, frame in (("training", training), ("evaluation", evaluation)):
+            if frame is not None and target not in frame.columns:
+                raise TrainingError(f"the {label} data has no target column {target!r}", "pass target= its name")
+        self.target = target
+        self.task = task or infer_task(training[target])
+        if self.task not in ("classification", "regression"):
+            raise TrainingError(f"task must be classification or regression, got {self.task!r}", "fix task=")
+        mlflow.set_tags({keys.TASK_TAG: self.task, keys.EVALUATION_TARGET_TAG: target})
+        if contract is not None:
+            self.validate(training.drop(columns=[target]), contract)
+        self.training_data = training
+        self.log_dataset(training, "training", name, target, source)
+        if evaluation is not None:
+            self.evaluation_data = evaluation
+            self.log_dataset(evaluation, "evaluation", name, target, source)
+            with tempfile.TemporaryDirectory(prefix="mlgate-eval-") as tmp:
+                path = Path(tmp) / Path(keys.EVALUATION_ARTIFACT).name
+                evaluation.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), str(Path(keys.EVALUATION_ARTIFACT).parent))
+
+    def validate(self, features: pd.DataFrame, contract: str | Path) -> Any:
+        """Validate ``features`` against a contract file; record passed/failed, the report and the contract."""
+        import mlflow
+
+        from mlgate.contracts import load_contract, validate
+
+        self.contract_path = Path(contract)
+        bound = load_contract(contract)
+        report = validate(bound, features)
+        self.contract_report = report
+        passed = bool(report.success)
+        mlflow.set_tag(keys.CONTRACT_VALIDATION_TAG, "passed" if passed else "failed")
+        body = report.to_dict() if hasattr(report, "to_dict") else {"success": passed, "report": str(report)}
+        mlflow.log_dict(body, keys.CONTRACT_VALIDATION_ARTIFACT)
+        mlflow.log_text(bound.source_text, keys.CONTRACT_ARTIFACT)
+        if not passed:
+            raise ContractError(
+                f"the training data breaks contract {bound.name}@{bound.version} ({contract})",
+                f"see {keys.CONTRACT_VALIDATION_ARTIFACT} on run {self.run_id}; fix the data or the contract",
+            )
+        return report
+
+    # tests ----------------------------------------------------------------------------------------
+    def attach_tests(self, junit_path: str | Path) -> TestResults:
+        """Attach a JUnit XML report of the feature-transform tests to the run."""
+        import mlflow
+
+        results = parse_junit(junit_path)
+        with tempfile.TemporaryDirectory(prefix="mlgate-tests-") as tmp:
+            copy = Path(tmp) / Path(keys.TRANSFORM_TESTS_ARTIFACT).name
+            copy.write_bytes(Path(junit_path).read_bytes())
+            mlflow.log_artifact(str(copy), str(Path(keys.TRANSFORM_TESTS_ARTIFACT).parent))
+        mlflow.set_tag(keys.TRANSFORM_TESTS_TAG, "passed" if results.passed else "failed")
+        mlflow.log_metrics(
+            {"transform_tests": results.tests, "transform_test_failures": results.failures + results.errors}
+        )
+        self.tests = results
+        return results
+
+    def run_tests(self, *paths: str | Path, require_pass: bool = True) -> TestResults:
+        """Run pytest on the feature-transform tests and attach the JUnit XML; raise TrainingError if they fail."""
+        with tempfile.TemporaryDirectory(prefix="mlgate-tests-") as tmp:
+            results = self.attach_tests(run_pytest(paths, Path(tmp) / "junit.xml", self.project_dir).path)
+        if require_pass and not results.passed:
+            raise TrainingError(
+                f"the feature-transform tests did not pass ({results.summary()}): {', '.join(results.failed[:5])}",
+                "fix them before training; the report is attached to the run",
+            )
+        return results
+
+    # model ----------------------------------------------------------------------------------------
+    def evaluate(self, model: Any) -> dict[str, float]:
+        """Metrics of ``model`` on the logged evaluation set, logged on the run."""
+        import mlflow
+
+        if self.evaluation_data is None or self.target is None:
+            raise TrainingError("no evaluation set was logged", "call run.log_data(training, evaluation, ...) first")
+        features = self.evaluation_data.drop(columns=[self.target])
+        self.metrics = evaluation_metrics(model, features, self.evaluation_data[self.target], self.task or "")
+        mlflow.log_metrics(self.metrics)
+        return self.metrics
+
+    def log_profile(self, model: Any) -> None:
+        """Log the reference profile for drift: training features and the model's predictions on them."""
+        import mlflow
+
+        from mlgate.monitor.profile import build_profile
+
+        if self.training_data is None or self.target is None:
+            raise TrainingError("no training data was logged", "call run.log_data(...) first")
+        features = self.training_data.drop(columns=[self.target])
+        profile = build_profile(features, model.predict(features))
+        mlflow.log_dict(profile, keys.REFERENCE_PROFILE_ARTIFACT)
+
+    def log_model(
+        self,
+        model: Any,
+        input_example: pd.DataFrame | None = None,
+        *,
+        name: str = "model",
+        evaluate: bool = True,
+        flavor: str = "sklearn",
+        **log_kwargs: Any,
+    ) -> str:
+        """Log the model with pinned requirements, signature and input example; evaluate and profile it.
+
+        The input example defaults to the first five training rows. Returns the model URI to register.
+        """
+        import mlflow
+        from mlflow.models import infer_signature
+
+        if input_example is None:
+            if self.training_data is None or self.target is None:
+                raise TrainingError("no input example", "pass input_example= or call run.log_data(...) first")
+            input_example = self.training_data.drop(columns=[self.target]).head(5)
+        signature = infer_signature(input_example, model.predict(input_example))
+        logger = getattr(mlflow, flavor)
+        info = logger.log_model(
+            model,
+            name=name,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements(self.environment),
+            **log_kwargs,
+        )
+        self.model_uri = str(info.model_uri)
+        if evaluate and self.evaluation_data is not None:
+            self.evaluate(model)
+        if evaluate and self.training_data is not None:
+            self.log_profile(model)
+        return self.model_uri
+
+    def register(
+        self, name: str, card: str | Path | Mapping[str, Any], contract: str | Path | None = None
+    ) -> Registration:
+        """Register the logged model with its card; the card's training_data is filled in from the run."""
+        from mlgate import api
+
+        if self.model_uri is None:
+            raise TrainingError("no model was logged in this run", "call run.log_model(model) first")
+        training = self.datasets.get("training")
+        if training is None:
+            raise TrainingError("no training data was logged", "call run.log_data(...) first")
+        model_card = card_with_training_data(card, training)
+        contract = contract if contract is not None else self.contract_path
+        return api.register(
+            name, self.model_uri, model_card, contract=contract, registry=Registry.from_settings(self.settings)
+        )
+
+
+def card_with_training_data(card: str | Path | Mapping[str, Any], training: DatasetRecord) -> Any:
+    """The model card with ``training_data`` set to the run's training set (name and full sha256).
+
+    A card that already names training data must name the same data.
+    """
+    import yaml
+
+    from mlgate.metadata import parse_card
+
+    source = "<card>"
+    if isinstance(card, Mapping):
+        data = dict(card)
+    else:
+        source = str(card)
+        try:
+            data = yaml.safe_load(Path(card).read_text()) or {}
+        except OSError as exc:
+            raise CardError(source, [f"cannot read the file: {exc.strerror}"]) from None
+        except yaml.YAMLError as exc:
+            raise CardError(source, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise CardError(source, ["the card must be a mapping of fields"])
+    stated = data.get("training_data") or {}
+    problems = []
+    if isinstance(stated, dict):
+        if stated.get("sha256") and str(stated["sha256"]).lower() != training.sha256:
+            problems.append(
+                f"training_data.sha256 {stated['sha256']} is not the data this run trained on ({training.sha256}); "
+                "leave it out: it is filled in from the run"
+            )
+        if stated.get("name") and stated["name"] != training.name:
+            problems.append(f"training_data.name {stated['name']!r} differs from the logged data {training.name!r}")
+    if problems:
+        raise CardError(source, problems)
+    data["training_data"] = {"name": training.name, "sha256": training.sha256}
+    return parse_card(data, source)
+
+
+def evaluation_metrics(model: Any, features: pd.DataFrame, target: pd.Series, task: str) -> dict[str, float]:
+    """accuracy, f1 (macro) and ROC AUC for classification; rmse, mae and r2 for regression."""
+    from sklearn import metrics
+
+    predicted = model.predict(features)
+    if task == "regression":
+        return {
+            "rmse": float(np.sqrt(metrics.mean_squared_error(target, predicted))),
+            "mae": float(metrics.mean_absolute_error(target, predicted)),
+            "r2": float(metrics.r2_score(target, predicted)),
+        }
+    result = {
+        "accuracy": float(metrics.accuracy_score(target, predicted)),
+        "f1": float(metrics.f1_score(target, predicted, average="binary" if target.nunique() == 2 else "macro")),
+    }
+    if hasattr(model, "predict_proba") and target.nunique() >= 2:
+        proba = model.predict_proba(features)
+        with contextlib.suppress(ValueError):
+            if proba.shape[1] == 2:
+                result["roc_auc"] = float(metrics.roc_auc_score(target, proba[:, 1]))
+            else:
+                result["roc_auc"] = float(metrics.roc_auc_score(target, proba, multi_class="ovr"))
+    return result
+
+
+def _target_settings(target: Settings | Registry | None) -> Settings:
+    if isinstance(target, Registry):
+        return target.settings
+    if isinstance(target, Settings):
+        return target
+    return load_settings()
+
+
+@contextlib.contextmanager
+def track(
+    target: Settings | Registry | None = None,
+    *,
+    experiment: str = "mlgate-training",
+    seed: int = 42,
+    run_name: str | None = None,
+    entry_point: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    requirements: Sequence[str] = DEFAULT_REQUIREMENTS,
+    tests: Sequence[str | Path] = (),
+    project_dir: str | Path = ".",
+) -> Iterator[TrainingRun]:
+    """Open an MLflow run that records everything a rebuild needs; seeds are fixed for the block.
+
+    ``target`` is the registry (Settings or Registry; default: the configured one). ``entry_point``
+    (``module:function``) and ``params`` tell ``mlgate reproduce`` how to re-run the training:
+    ``function(seed=seed, **params)`` returning a :class:`Fitted`. ``tests`` are run with pytest
+    first; the block does not start unless they pass. ``requirements`` are the packages the model
+    needs at inference, pinned to their installed versions.
+    """
+    import mlflow
+
+    settings = _target_settings(target)
+    project = Path(project_dir).resolve()
+    params = dict(params or {})
+    if keys.SEED_PARAM in params:
+        raise TrainingError(f"params must not hold {keys.SEED_PARAM!r}", "pass it as track(seed=...)")
+    try:
+        json.dumps(params)
+    except TypeError as exc:
+        raise TrainingError(f"params must be JSON values (text, numbers, lists, maps): {exc}", "fix params") from None
+    if entry_point is not None:
+        resolve_entry_point(entry_point)
+    environment = capture_environment(requirements)
+    Registry.from_settings(settings)  # creates a sqlite store's folder and schema
+    with mlflow_uris(settings):
+        if mlflow.active_run() is not None:
+            raise TrainingError("an MLflow run is already active", "end it (mlflow.end_run()) before track()")
+        if mlflow.get_experiment_by_name(experiment) is None:
+            location = f"{settings.artifact_root}/{experiment}" if settings.artifact_root else None
+            mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment)
+        with fixed_seeds(seed) as rng, mlflow.start_run(run_name=run_name) as active:
+            run = TrainingRun(settings, active.info.run_id, seed, rng, project)
+            run.environment = environment
+            mlflow.log_params(
+                {
+                    keys.SEED_PARAM: seed,
+                    **{k: json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()},
+                }
+            )
+            mlflow.log_dict(environment, keys.ENVIRONMENT_ARTIFACT)
+            revision = code_revision(project)
+            if revision:
+                mlflow.set_tag(keys.CODE_REVISION_TAG, revision)
+                if revision.endswith("-dirty"):
+                    mlflow.log_text(uncommitted_changes(project) or "", keys.CODE_DIFF_ARTIFACT)
+            if entry_point is not None:
+                mlflow.set_tags({keys.ENTRY_POINT_TAG: entry_point, keys.ENTRY_POINT_PARAMS_TAG: json.dumps(params)})
+            if tests:
+                run.run_tests(*tests)
+            yield run

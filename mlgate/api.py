@@ -106,8 +106,13 @@ def rollback(
     )
 
 
-def smoke(name: str, version: str | int | None = None, registry: Registry | None = None) -> SmokeResult:
-    """Smoke-test a version (default: production) the way a deployment is proven."""
+def smoke(
+    name: str, version: str | int | None = None, registry: Registry | None = None, endpoint: str | None = None
+) -> SmokeResult:
+    """Smoke-test a version (default: production) the way a deployment is proven.
+
+    Against ``endpoint`` (or the configured one) after waiting for it to serve the version; else in-process.
+    """
     from mlgate.exceptions import UsageError
     from mlgate.smoke import post_deploy_smoke
 
@@ -116,7 +121,7 @@ def smoke(name: str, version: str | int | None = None, registry: Registry | None
         version = reg.aliases(name).get(reg.settings.aliases.production)
         if version is None:
             raise UsageError(f"{name} has no production version", "pass --version")
-    return post_deploy_smoke(reg, name, str(version))
+    return post_deploy_smoke(reg, name, str(version), endpoint=endpoint)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ class Settings:
     smoke_latency_budget_ms: float = 2000.0
     endpoint_wait_seconds: float = 30.0
     admin_token: str | None = None
+    prediction_store_url: str | None = None  # default: predictions.db beside a sqlite store, else .mlgate/
+    prediction_retention_rows: int = 100_000  # rows kept per model version in the prediction record
+    poll_interval_seconds: float = 1.0  # how often a gateway reads the registry's aliases
+    max_body_bytes: int = 5_000_000  # larger scoring requests get 413
     actor: str = "unknown"
     source: str = "defaults"
 
@@ -73,6 +77,10 @@ def _resolve_store_uri(uri: str, base: Path) -> str:
     if "://" not in uri:
         return str((base / uri).resolve())
     return uri
+
+
+def _optional_store_uri(uri: Any, base: Path) -> str | None:
+    return _resolve_store_uri(str(uri), base) if uri else None
 
 
 def _find_config_dir(env: Mapping[str, str], cwd: Path) -> Path | None:
@@ -135,6 +143,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         "tracking_uri", "registry_uri", "artifact_root", "endpoint", "aliases",
         "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms",
         "endpoint_wait_seconds", "profiles",
+        "prediction_store_url", "prediction_retention_rows", "poll_interval_seconds", "max_body_bytes",
     }  # fmt: skip
     unknown = sorted(set(data) - known)
     if unknown:
@@ -190,6 +199,12 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         smoke_latency_budget_ms=num("smoke_latency_budget_ms", 2000.0),
         endpoint_wait_seconds=num("endpoint_wait_seconds", 30.0),
         admin_token=env.get("MLGATE_ADMIN_TOKEN") or None,
+        prediction_store_url=_optional_store_uri(
+            env.get("MLGATE_PREDICTION_STORE_URL") or data.get("prediction_store_url"), base
+        ),
+        prediction_retention_rows=int(num("prediction_retention_rows", 100_000)),
+        poll_interval_seconds=num("poll_interval_seconds", 1.0),
+        max_body_bytes=int(num("max_body_bytes", 5_000_000)),
         actor=env.get("MLGATE_ACTOR") or _default_actor(env),
         source=source,
     )

@@ -40,6 +40,10 @@ def _register_commands() -> None:
 
     for command in reproduce.COMMANDS:
         main.add_command(command)
+    from mlgate.cli import serving
+
+    for command in serving.COMMANDS:
+        main.add_command(command)
 
 
 _register_commands()

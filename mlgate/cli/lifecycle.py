@@ -85,17 +85,19 @@ def rollback(name: str, to: str | None, reason: str | None, dry_run: bool, force
 @click.command()
 @click.argument("name")
 @click.option("--version", help="Version to test (default: production).")
+@click.option("--endpoint", help="Base URL of the inference endpoint (default: the configured one, else in-process).")
 @json_option
-def smoke(name: str, version: str | None, as_json: bool) -> None:
+def smoke(name: str, version: str | None, endpoint: str | None, as_json: bool) -> None:
     """Smoke-test a version of NAME (default: production). Exit 1 when it fails."""
     from mlgate import api
 
-    result = api.smoke(name, version)
+    result = api.smoke(name, version, endpoint=endpoint)
     if as_json:
         emit_json(result.to_dict())
     else:
         for check in result.checks:
-            click.echo(f"  {'ok ' if check.passed else 'FAIL'} {check.name}: {check.detail}")
+            mark = "skip" if getattr(check, "skipped", False) else ("ok  " if check.passed else "FAIL")
+            click.echo(f"  {mark} {check.name}: {check.detail}")
         click.echo(result.summary())
     if not result.passed:
         click.get_current_context().exit(1)

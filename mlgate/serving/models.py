@@ -1,0 +1,254 @@
+"""The model holder: loads versions in the background, follows the registry's aliases, switches atomically."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlgate import keys
+from mlgate.exceptions import MlgateError, ServingError
+from mlgate.registry import Event, load_package
+from mlgate.serving.router import CANARY, PRODUCTION, parse_weight
+from mlgate.serving.validation import Validator
+
+if TYPE_CHECKING:
+    from mlgate.registry import Registry
+
+log = logging.getLogger("mlgate.serving")
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """One version in memory, with its validator and the cheapest correct way to call it."""
+
+    version: str
+    pyfunc: Any
+    validator: Validator
+    folder: str
+    loaded_at: float = field(default_factory=time.time)
+    contract: str | None = None
+
+    def __post_init__(self) -> None:
+        fn = getattr(self.pyfunc, "_predict_fn", None)
+        self._direct: Callable[..., Any] | None = None
+        if self.validator.fast and fn is not None:
+            params = inspect.signature(fn).parameters.get("params")
+            self._direct = fn
+            self._takes_params = bool(params and params.kind != inspect.Parameter.VAR_KEYWORD)
+
+    def predict(self, frame: Any, params: dict[str, Any] | None = None) -> Any:
+        """Predict a validated frame: straight to the flavor when the gateway did the schema work."""
+        if self._direct is not None and not params:
+            return self._direct(frame)
+        if self._direct is not None and self._takes_params:
+            return self._direct(frame, params=params)
+        return self.pyfunc.predict(frame, params=params)
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """What the gateway serves right now; replaced as a whole, so a request sees one consistent state."""
+
+    production: LoadedModel
+    canary: LoadedModel | None = None
+    canary_weight: float = 0.0
+
+    def versions(self) -> dict[str, str]:
+        served = {PRODUCTION: self.production.version}
+        if self.canary is not None:
+            served[CANARY] = self.canary.version
+        return served
+
+
+def load_version(registry: Registry, name: str, version: str) -> LoadedModel:
+    """Download and load one version with its validator (the data contract's fast path when it has one)."""
+    folder = tempfile.mkdtemp(prefix=f"mlgate-serve-{version}-")
+    try:
+        package = load_package(registry, name, version, folder)
+        contract = _contract_of(registry, name, version)
+        validator = Validator.for_model(package.model, contract)
+        label = None
+        if contract is not None:
+            label = f"{getattr(contract, 'name', '?')}@{getattr(contract, 'version', '?')}"
+        return LoadedModel(str(version), package.model, validator, folder, contract=label)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _contract_of(registry: Registry, name: str, version: str) -> Any:
+    from mlgate.contracts import contract_of_version
+
+    return contract_of_version(registry, name, version)
+
+
+class ModelHolder:
+    """Holds the serving state of one registered model and keeps it in step with the registry.
+
+    ``pinned`` serves one version and ignores aliases. Otherwise a poller thread reads the
+    aliases every ``poll_seconds``; a version that fails to load is reported once (an event
+    ``serving-load-failed``) and the previous one keeps serving.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        name: str,
+        pinned: str | None = None,
+        poll_seconds: float = 1.0,
+        on_change: Callable[[ServingState], None] | None = None,
+        on_load: Callable[[str], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.name = name
+        self.pinned = pinned
+        self.poll_seconds = poll_seconds
+        self.on_change = on_change
+        self.on_load = on_load
+        self.failed: dict[str, str] = {}  # version -> why it did not load
+        self.last_poll: float | None = None
+        self.last_poll_error: str | None = None
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.state = self._initial_state()
+
+    def _initial_state(self) -> ServingState:
+        if self.pinned is not None:
+            model = self._load_or_raise(self.pinned)
+            return ServingState(model)
+        aliases, tags = self._read_registry()
+        production = aliases.get(self.registry.settings.aliases.production)
+        if production is None:
+            raise ServingError(
+                f"{self.name} has no {self.registry.settings.aliases.production!r} alias, so there is nothing to serve",
+                f"promote a version (mlgate promote {self.name} VERSION --to production) or pass --version",
+            )
+        state = ServingState(self._load_or_raise(production))
+        return self._with_canary(state, aliases, tags)
+
+    def _load_or_raise(self, version: str) -> LoadedModel:
+        try:
+            return load_version(self.registry, self.name, version)
+        except MlgateError as exc:
+            raise ServingError(f"cannot serve {self.name} v{version}: {exc.message}", exc.hint) from None
+
+    def _read_registry(self) -> tuple[dict[str, str], dict[str, str]]:
+        model = self.registry.model(self.name)
+        aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
+        return aliases, dict(model.tags or {})
+
+    def _with_canary(self, state: ServingState, aliases: dict[str, str], tags: dict[str, str]) -> ServingState:
+        canary_version = aliases.get(self.registry.settings.aliases.canary)
+        weight = parse_weight(tags.get(keys.CANARY_WEIGHT))
+        if canary_version is None or canary_version == state.production.version or weight <= 0:
+            return ServingState(state.production)
+        current = state.canary if state.canary and state.canary.version == canary_version else None
+        canary = current or self._try_load(canary_version)
+        if canary is None:
+            return ServingState(state.production)  # a broken canary gets no traffic
+        return ServingState(state.production, canary, weight)
+
+    def _try_load(self, version: str) -> LoadedModel | None:
+        if version in self.failed:
+            return None
+        try:
+            model = load_version(self.registry, self.name, version)
+        except Exception as exc:  # noqa: BLE001 - any load failure keeps the old model serving
+            why = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self.failed[version] = str(why)
+            self._report_failure(version, str(why))
+            if self.on_load:
+                self.on_load("failed")
+            return None
+        if self.on_load:
+            self.on_load("loaded")
+        return model
+
+    def _report_failure(self, version: str, why: str) -> None:
+        log.error("%s v%s failed to load; still serving the previous version: %s", self.name, version, why)
+        try:
+            self.registry.record_event(
+                Event(
+                    action="serving-load-failed",
+                    model=self.name,
+                    from_version=self.state.production.version if hasattr(self, "state") else None,
+                    to_version=version,
+                    actor=self.registry.settings.actor,
+                    reason=why[:500],
+                    result="failed",
+                    details={"alert": True, "kept_serving": self.state.versions() if hasattr(self, "state") else {}},
+                )
+            )
+        except MlgateError as exc:
+            log.error("could not record the load failure in the registry: %s", exc.message)
+
+    def refresh(self, retry_failed: bool = False) -> ServingState:
+        """Read the aliases once; load any new version, then switch. Returns the state now served."""
+        if self.pinned is not None:
+            return self.state
+        with self._refresh_lock:
+            if retry_failed:
+                self.failed.clear()
+            try:
+                aliases, tags = self._read_registry()
+                self.last_poll_error = None
+            except MlgateError as exc:
+                self.last_poll_error = exc.message
+                return self.state
+            finally:
+                self.last_poll = time.time()
+            old = self.state
+            wanted = aliases.get(self.registry.settings.aliases.production)
+            production = old.production
+            if wanted is not None and wanted != production.version:
+                if old.canary is not None and old.canary.version == wanted:
+                    production = old.canary  # the canary was promoted: already in memory
+                else:
+                    production = self._try_load(wanted) or production
+            new = self._with_canary(ServingState(production, old.canary, old.canary_weight), aliases, tags)
+            if new != old:
+                self.state = new  # one assignment: every request sees the old state or the new one
+                self._release(old, new)
+                if self.on_change:
+                    self.on_change(new)
+            return self.state
+
+    def _release(self, old: ServingState, new: ServingState) -> None:
+        kept = {m.folder for m in (new.production, new.canary) if m is not None}
+        for model in (old.production, old.canary):
+            if model is not None and model.folder not in kept:
+                shutil.rmtree(model.folder, ignore_errors=True)
+
+    def start(self) -> None:
+        """Follow the registry in a background thread (no-op when pinned)."""
+        if self.pinned is not None or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._follow, name="mlgate-follow", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.refresh()
+            except Exception as exc:
+                self.last_poll_error = f"{type(exc).__name__}: {exc}"
+                log.exception("following the registry failed")
+
+    def stop(self) -> None:
+        """Stop following and delete the downloaded model folders."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        for model in (self.state.production, self.state.canary):
+            if model is not None:
+                shutil.rmtree(model.folder, ignore_errors=True)

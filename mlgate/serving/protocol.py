@@ -1,0 +1,148 @@
+"""MLflow's scoring protocol: turn a request body (JSON formats or CSV) into a DataFrame, or a 4xx."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a request: the column (if any), what is wrong, and how many rows."""
+
+    column: str | None
+    problem: str
+    rows: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "problem": self.problem, "rows": self.rows}
+
+
+@dataclass
+class RequestError(Exception):
+    """A request the gateway refuses: HTTP status, an MLflow-style error code, and the problems."""
+
+    status: int
+    message: str
+    problems: list[Problem] = field(default_factory=list)
+    error_code: str = "BAD_REQUEST"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error_code": self.error_code,
+            "message": self.message,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def bad(message: str, status: int = 400, code: str = "BAD_REQUEST") -> RequestError:
+    return RequestError(status, message, error_code=code)
+
+
+def parse(body: bytes, content_type: str, columns: list[str] | None) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """The input rows and the optional ``params`` of a scoring request.
+
+    ``columns`` (the signature's input names, in order) lets positional rows (``instances`` /
+    ``inputs`` as lists of lists) be named.
+    """
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "text/csv":
+        return _parse_csv(body), None
+    if kind != "application/json":
+        raise RequestError(
+            415,
+            f"unsupported content type {content_type or '(none)'!r}: send application/json or text/csv",
+            error_code="UNSUPPORTED_MEDIA_TYPE",
+        )
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise bad(f"the JSON body must be an object with one of the keys {', '.join(FORMATS)}")
+    present = [k for k in FORMATS if k in payload]
+    if len(present) != 1:
+        found = ", ".join(sorted(payload)) or "none"
+        raise bad(f"the JSON body must hold exactly one of {', '.join(FORMATS)} (found keys: {found})")
+    params = payload.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise bad("'params' must be a JSON object")
+    key = present[0]
+    data = payload[key]
+    if key == "dataframe_split":
+        return _from_split(data), params
+    if key == "dataframe_records":
+        return _from_records(data, key), params
+    return _from_instances(data, key, columns), params
+
+
+def _from_split(data: Any) -> pd.DataFrame:
+    if not isinstance(data, dict) or "data" not in data:
+        raise bad("dataframe_split must be an object with 'columns' and 'data'")
+    rows = data["data"]
+    names = data.get("columns")
+    if not isinstance(rows, list) or (names is not None and not isinstance(names, list)):
+        raise bad("dataframe_split: 'data' must be a list of rows and 'columns' a list of names")
+    if names is not None:
+        width = len(names)
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != width:
+                got = len(row) if isinstance(row, list) else "no"
+                raise bad(f"dataframe_split: row {i} has {got} values, expected {width}")
+    try:
+        return pd.DataFrame(rows, columns=names)
+    except (ValueError, TypeError) as exc:
+        raise bad(f"dataframe_split cannot be read: {exc}") from None
+
+
+def _from_records(data: Any, key: str) -> pd.DataFrame:
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise bad(f"{key} must be a list of objects (one per row)")
+    return pd.DataFrame.from_records(data)
+
+
+def _from_instances(data: Any, key: str, columns: list[str] | None) -> pd.DataFrame:
+    if isinstance(data, dict):
+        try:
+            frame = pd.DataFrame({k: v if isinstance(v, list) else [v] for k, v in data.items()})
+        except ValueError as exc:
+            raise bad(f"{key}: columns must have the same length ({exc})") from None
+        return frame
+    if not isinstance(data, list) or not data:
+        raise bad(f"{key} must be a non-empty list of rows or an object of columns")
+    if all(isinstance(r, dict) for r in data):
+        return pd.DataFrame.from_records(data)
+    if all(isinstance(r, list) for r in data):
+        if columns is None:
+            raise bad(f"{key}: positional rows need a model signature to name the columns; send objects")
+        for i, row in enumerate(data):
+            if len(row) != len(columns):
+                raise bad(
+                    f"{key}: row {i} has {len(row)} values, the model takes {len(columns)} ({', '.join(columns)})"
+                )
+        return pd.DataFrame(data, columns=columns)
+    raise bad(f"{key} must be a list of objects or a list of lists, not a mix")
+
+
+def _parse_csv(body: bytes) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.BytesIO(body))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise bad(f"the CSV body cannot be read: {str(exc).splitlines()[0]}") from None
+
+
+def to_jsonable(predictions: Any) -> Any:
+    """Predictions in MLflow's response shape: a list (records for a DataFrame)."""
+    if isinstance(predictions, pd.DataFrame):
+        return predictions.to_dict(orient="records")
+    if hasattr(predictions, "tolist"):
+        return predictions.tolist()
+    if isinstance(predictions, (list, tuple)):
+        return list(predictions)
+    return predictions

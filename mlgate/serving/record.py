@@ -1,0 +1,346 @@
+"""A bounded record of served inputs and predictions per model version, in SQL (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from mlgate.config import Settings
+
+log = logging.getLogger("mlgate.serving")
+
+TABLE = "mlgate_predictions"
+COLUMNS = ["ts", "model", "version", "route", "request_key", "status", "latency_ms", "prediction"]
+_METADATA = sa.MetaData()
+_TABLE = sa.Table(
+    TABLE,
+    _METADATA,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.DateTime(), nullable=False),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("route", sa.String(16), nullable=False),
+    sa.Column("request_id", sa.String(32), nullable=False),
+    sa.Column("request_key", sa.String(255)),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("prediction", sa.Text),
+    sa.Column("inputs", sa.Text),
+    sa.Index("ix_mlgate_predictions_mv", "model", "version", "id"),
+    sa.Index("ix_mlgate_predictions_ts", "model", "ts"),
+)
+
+
+def default_store_url(settings: Settings) -> str:
+    """The configured prediction store, else a SQLite file beside a SQLite tracking store or in .mlgate/."""
+    configured = getattr(settings, "prediction_store_url", None)
+    if configured:
+        return str(configured)
+    if settings.tracking_uri.startswith("sqlite:///"):
+        folder = Path(settings.tracking_uri[len("sqlite:///") :]).parent
+    else:
+        folder = Path.cwd() / ".mlgate"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'predictions.db'}"
+
+
+@dataclass(frozen=True)
+class Served:
+    """One answered request, as the gateway hands it to the recorder."""
+
+    ts: float
+    model: str
+    version: str
+    route: str
+    request_id: str
+    request_key: str | None
+    status: int
+    latency_ms: float
+    inputs: pd.DataFrame | None = None
+    predictions: Any = None
+
+
+@dataclass(frozen=True)
+class ServiceFigures:
+    """Service-level figures over a window of the record: requests, error rate, latency, throughput."""
+
+    requests: int
+    errors: int
+    error_rate: float
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    throughput_rps: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class PredictionStore:
+    """Inputs and predictions per model version, at most ``retention_rows`` rows per version."""
+
+    def __init__(self, url: str, retention_rows: int = 100_000) -> None:
+        self.url = url
+        self.retention_rows = int(retention_rows)
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        args = {"timeout": 30} if url.startswith("sqlite") else {}
+        self.engine = sa.create_engine(url, connect_args=args, pool_pre_ping=True)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_wal)
+        _METADATA.create_all(self.engine, checkfirst=True)
+
+    def record(
+        self,
+        model: str,
+        version: str,
+        route: str,
+        status: int,
+        latency_ms: float,
+        inputs: pd.DataFrame | None = None,
+        predictions: Any = None,
+        request_key: str | None = None,
+        ts: datetime | float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Record one request synchronously (the gateway batches through ``record_many``)."""
+        if isinstance(ts, datetime):
+            ts = ts.timestamp()
+        served = Served(
+            ts if ts is not None else time.time(),
+            model,
+            str(version),
+            route,
+            request_id or _request_id(),
+            request_key,
+            int(status),
+            float(latency_ms),
+            inputs,
+            predictions,
+        )
+        self.record_many([served])
+
+    def record_many(self, items: Iterable[Served]) -> int:
+        """Write many answered requests in one transaction, then trim each touched version; rows written."""
+        rows: list[dict[str, Any]] = []
+        touched: set[tuple[str, str]] = set()
+        for item in items:
+            rows.extend(_rows(item))
+            touched.add((item.model, item.version))
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(_TABLE.insert(), rows)
+            for model, version in touched:
+                self._trim(conn, model, version)
+        return len(rows)
+
+    def _trim(self, conn: sa.Connection, model: str, version: str) -> None:
+        t = _TABLE
+        newest_kept = (
+            sa.select(t.c.id)
+            .where(t.c.model == model, t.c.version == version)
+            .order_by(t.c.id.desc())
+            .offset(self.retention_rows - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        conn.execute(t.delete().where(t.c.model == model, t.c.version == version, t.c.id < newest_kept))
+
+    def window(
+        self,
+        model: str,
+        version: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        route: str | None = None,
+    ) -> pd.DataFrame:
+        """Recorded rows (one per predicted input row), oldest first, with one column per input feature."""
+        t = _TABLE
+        query = sa.select(t).where(t.c.model == model).order_by(t.c.id)
+        if version is not None:
+            query = query.where(t.c.version == str(version))
+        if route is not None:
+            query = query.where(t.c.route == route)
+        if since is not None:
+            query = query.where(t.c.ts >= _naive_utc(since))
+        if until is not None:
+            query = query.where(t.c.ts < _naive_utc(until))
+        with self.engine.connect() as conn:
+            raw = pd.DataFrame(conn.execute(query).mappings().all())
+        if raw.empty:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in [*COLUMNS, "request_id"]})
+        frame = raw[[*COLUMNS, "request_id"]].copy()
+        frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_localize(UTC)
+        frame["prediction"] = pd.Series(
+            [json.loads(p) if isinstance(p, str) else None for p in raw["prediction"]], index=frame.index, dtype=object
+        )
+        inputs = [json.loads(i) if isinstance(i, str) else {} for i in raw["inputs"]]
+        features = pd.DataFrame.from_records(inputs, index=frame.index)
+        for column in features.columns:
+            if column not in frame.columns:
+                frame[column] = features[column]
+        return frame.reset_index(drop=True)
+
+    def service_figures(
+        self,
+        model: str,
+        version: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        route: str | None = None,
+    ) -> ServiceFigures:
+        """Requests, error rate (any status >= 400), latency quantiles and throughput over a window."""
+        return figures_of(self.window(model, version, since, until, route))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def figures_of(window: pd.DataFrame) -> ServiceFigures:
+    """Service figures of a ``window()`` frame, counting each request once (rows share a request_id)."""
+    if window.empty:
+        return ServiceFigures(0, 0, 0.0, None, None, None, None)
+    requests = window.drop_duplicates("request_id")
+    errors = int((requests["status"] >= 400).sum())
+    lat = requests["latency_ms"].astype(float)
+    span = (requests["ts"].max() - requests["ts"].min()).total_seconds()
+    return ServiceFigures(
+        requests=len(requests),
+        errors=errors,
+        error_rate=errors / len(requests),
+        latency_p50_ms=float(lat.quantile(0.5)),
+        latency_p95_ms=float(lat.quantile(0.95)),
+        latency_p99_ms=float(lat.quantile(0.99)),
+        throughput_rps=len(requests) / span if span > 0 else None,
+    )
+
+
+class AsyncRecorder:
+    """Records answered requests off the request path: a bounded queue, written in batches by one thread."""
+
+    def __init__(self, store: PredictionStore, max_queue: int = 10_000, flush_seconds: float = 0.5) -> None:
+        self.store = store
+        self.flush_seconds = flush_seconds
+        self.queue: queue.Queue[Served | None] = queue.Queue(max_queue)
+        self.dropped = 0
+        self.written = 0
+        self.failures = 0
+        self._thread = threading.Thread(target=self._run, name="mlgate-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Served) -> None:
+        """Queue one request; when the queue is full the record is dropped (counted), never the request."""
+        try:
+            self.queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything queued so far is written (tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch: list[Served] = []
+            try:
+                first = self.queue.get(timeout=self.flush_seconds)
+            except queue.Empty:
+                continue
+            if first is None:
+                stop = True
+            else:
+                batch.append(first)
+            while len(batch) < 2000:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    self.queue.task_done()
+                    continue
+                batch.append(item)
+            try:
+                self.written += self.store.record_many(batch)
+            except Exception as exc:  # noqa: BLE001 - a broken store must never stop serving
+                self.failures += 1
+                log.warning("prediction record write failed (%d requests lost): %s", len(batch), exc)
+            for _ in range(len(batch) + (1 if first is None else 0)):
+                self.queue.task_done()
+
+
+def _rows(item: Served) -> list[dict[str, Any]]:
+    base = {
+        "ts": datetime.fromtimestamp(item.ts, UTC).replace(tzinfo=None),
+        "model": item.model,
+        "version": item.version,
+        "route": item.route,
+        "request_id": item.request_id,
+        "request_key": item.request_key,
+        "status": item.status,
+        "latency_ms": item.latency_ms,
+    }
+    if item.inputs is None or item.status >= 400:
+        return [{**base, "prediction": None, "inputs": None}]
+    records = item.inputs.to_dict(orient="records")
+    preds = _per_row(item.predictions, len(records))
+    return [
+        {**base, "inputs": json.dumps(rec, default=_plain), "prediction": json.dumps(pred, default=_plain)}
+        for rec, pred in zip(records, preds, strict=False)
+    ]
+
+
+def _per_row(predictions: Any, n: int) -> list[Any]:
+    if isinstance(predictions, pd.DataFrame):
+        if predictions.shape[1] == 1:
+            return list(predictions.iloc[:, 0].tolist())
+        return list(predictions.to_dict(orient="records"))
+    values = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions or [])
+    return values if len(values) == n else [values] * n
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (datetime, pd.Timestamp)):
+        return value.isoformat()
+    return str(value)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _request_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,90 @@
+"""The prediction record: rows per input row, filters, retention per version, service figures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlgate.config import Settings
+from mlgate.serving.record import AsyncRecorder, PredictionStore, Served, default_store_url
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PredictionStore:
+    return PredictionStore(f"sqlite:///{tmp_path / 'predictions.db'}", retention_rows=50)
+
+
+def frame(n: int, offset: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame({"a": np.arange(n) + offset, "b": ["x"] * n})
+
+
+def test_window_has_one_row_per_input_row_with_feature_columns(store: PredictionStore) -> None:
+    store.record("m", "1", "production", 200, 3.5, frame(3), np.array([0, 1, 2]), request_key="k1")
+    store.record("m", "1", "production", 422, 1.0)
+    window = store.window("m")
+    assert list(window.columns[:8]) == ["ts", "model", "version", "route", "request_key", "status", "latency_ms", "prediction"]
+    assert len(window) == 4
+    ok = window[window["status"] == 200]
+    assert ok["prediction"].tolist() == [0, 1, 2]
+    assert ok["a"].tolist() == [0.0, 1.0, 2.0]
+    assert ok["b"].tolist() == ["x", "x", "x"]
+    failed = window[window["status"] == 422]
+    assert len(failed) == 1 and failed["prediction"].iloc[0] is None
+    assert str(window["ts"].dt.tz) == "UTC"
+
+
+def test_window_filters_by_version_route_and_time(store: PredictionStore) -> None:
+    now = datetime.now(UTC)
+    store.record("m", "1", "production", 200, 1.0, frame(1), [0], ts=now - timedelta(hours=2))
+    store.record("m", "2", "canary", 200, 1.0, frame(1), [1], ts=now - timedelta(minutes=5))
+    store.record("other", "1", "production", 200, 1.0, frame(1), [1], ts=now)
+    assert store.window("m", version="2")["version"].tolist() == ["2"]
+    assert store.window("m", route="canary")["route"].tolist() == ["canary"]
+    assert store.window("m", since=now - timedelta(hours=1))["version"].tolist() == ["2"]
+    assert store.window("m", until=now - timedelta(hours=1))["version"].tolist() == ["1"]
+    assert store.window("nothing").empty
+
+
+def test_retention_keeps_the_newest_rows_of_each_version(store: PredictionStore) -> None:
+    for i in range(30):
+        store.record("m", "1", "production", 200, 1.0, frame(3, offset=i * 10), [0, 0, 0])
+    store.record("m", "2", "production", 200, 1.0, frame(2), [1, 1])
+    v1 = store.window("m", version="1")
+    assert len(v1) == 50
+    assert v1["a"].max() == 292.0  # the newest rows survive
+    assert len(store.window("m", version="2")) == 2  # another version is not trimmed by v1's volume
+
+
+def test_service_figures_count_requests_not_rows(store: PredictionStore) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=10)
+    for i in range(9):
+        store.record("m", "1", "production", 200, 10.0 + i, frame(5), [0] * 5, ts=start + timedelta(seconds=i))
+    store.record("m", "1", "production", 500, 100.0, ts=start + timedelta(seconds=9))
+    figures = store.service_figures("m")
+    assert figures.requests == 10
+    assert figures.errors == 1
+    assert figures.error_rate == pytest.approx(0.1)
+    assert figures.latency_p50_ms == pytest.approx(14.5)
+    assert figures.throughput_rps == pytest.approx(10 / 9)
+
+
+def test_async_recorder_writes_in_batches_and_never_blocks(store: PredictionStore) -> None:
+    recorder = AsyncRecorder(store, max_queue=10_000, flush_seconds=0.05)
+    for i in range(200):
+        recorder.submit(Served(1e9 + i, "m", "1", "production", f"r{i}", None, 200, 1.0, frame(1), np.array([i])))
+    recorder.flush()
+    recorder.close()
+    assert len(store.window("m")) == 50  # retention applied to the batch
+    assert recorder.written == 200 and recorder.dropped == 0
+
+
+def test_default_store_sits_beside_a_sqlite_tracking_store(settings: Settings) -> None:
+    url = default_store_url(settings)
+    assert url.startswith("sqlite:///") and url.endswith("predictions.db")
+    assert Path(url[len("sqlite:///") :]).parent == Path(settings.tracking_uri[len("sqlite:///") :]).parent
+    explicit = settings.with_overrides(prediction_store_url="postgresql://team@db/mlgate")
+    assert default_store_url(explicit) == "postgresql://team@db/mlgate"

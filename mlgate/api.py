@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,9 @@ def register(
     details: dict[str, Any] = {"model_uri": model_uri, "owner": model_card.owner}
     if bound_contract is not None:
         details["contract"] = f"{bound_contract.name}@{bound_contract.version}"
-    reg.record_event(Event(action="register", model=name, to_version=version, actor=reg.settings.actor, details=details))
+    reg.record_event(
+        Event(action="register", model=name, to_version=version, actor=reg.settings.actor, details=details)
+    )
     return Registration(name, version, model_card, bound_contract.summary() if bound_contract else None)
 
 
@@ -97,12 +100,25 @@ def rollback(
     dry_run: bool = False,
     force: bool = False,
     registry: Registry | None = None,
+    accept_irreversible: bool = False,
+    now: datetime | None = None,
 ) -> RollbackResult:
-    """Move production back to the last known good version (or ``to``) and prove it with a smoke test."""
+    """Answer the rollback checklist, move production back to the last known good (or ``to``), smoke-test it.
+
+    ``dry_run`` only answers the checklist. Irreversible data migrations in between are refused
+    unless ``accept_irreversible``. ``now`` picks the decision owner (default: the current time).
+    """
     from mlgate import rollback as rb
 
     return rb.rollback(
-        _reg(registry), name, None if to is None else str(to), reason=reason, dry_run=dry_run, force=force
+        _reg(registry),
+        name,
+        None if to is None else str(to),
+        reason=reason,
+        dry_run=dry_run,
+        force=force,
+        accept_irreversible=accept_irreversible,
+        now=now,
     )
 
 
@@ -172,6 +188,92 @@ def status(name: str, registry: Registry | None = None) -> StatusReport:
 def history(name: str, registry: Registry | None = None) -> list[Event]:
     """Every transition of the model, newest first."""
     return _reg(registry).events(name)
+
+
+# --- canary rollout and runbook (mlgate.canary, mlgate.runbook) ---------------------------
+
+
+def record_source(settings: Settings) -> Any:
+    """The gateway's prediction record that canary analysis reads (mlgate.serving.record.PredictionStore)."""
+    from mlgate.serving.record import PredictionStore, default_store_url
+
+    return PredictionStore(default_store_url(settings), getattr(settings, "prediction_retention_rows", 100_000))
+
+
+def rollout_start(
+    name: str,
+    version: str | int,
+    steps: str | list[float] | None = None,
+    bake: str | float | None = None,
+    reason: str | None = None,
+    registry: Registry | None = None,
+) -> Any:
+    """Start a canary rollout of ``version`` (it must pass the canary gate) at the first step's weight."""
+    from mlgate import canary
+    from mlgate.canary_policy import parse_duration
+
+    seconds = None if bake is None else parse_duration(bake, "--bake")
+    return canary.start(_reg(registry), name, str(version), steps=steps, bake_seconds=seconds, reason=reason)
+
+
+def rollout_advance(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
+    """Move the rollout to its next step now; past the last one the canary becomes production."""
+    from mlgate import canary
+
+    return canary.advance(_reg(registry), name, reason=reason)
+
+
+def rollout_pause(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
+    """Hold the canary at its current weight until `rollout resume`."""
+    from mlgate import canary
+
+    return canary.pause(_reg(registry), name, reason=reason)
+
+
+def rollout_resume(name: str, registry: Registry | None = None) -> Any:
+    """Continue a paused rollout; the current step bakes again from now."""
+    from mlgate import canary
+
+    return canary.resume(_reg(registry), name)
+
+
+def rollout_abort(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
+    """Send all traffic back to production and mark the canary failed."""
+    from mlgate import canary
+
+    return canary.abort(_reg(registry), name, reason=reason)
+
+
+def rollout_status(name: str, live: bool = True, registry: Registry | None = None) -> Any:
+    """The rollout's plan, current step, figures (live from the gateway's record) and time to the next decision."""
+    from mlgate import canary
+
+    reg = _reg(registry)
+    source = record_source(reg.settings) if live else None
+    return canary.status(reg, name, source=source)
+
+
+def rollout_run(
+    name: str,
+    poll_seconds: float = 5.0,
+    max_seconds: float | None = None,
+    registry: Registry | None = None,
+    source: Any = None,
+) -> Any:
+    """Drive the rollout (analysis after each bake period; advance or abort) until it ends or pauses."""
+    from mlgate import canary
+
+    reg = _reg(registry)
+    return canary.run(
+        reg, name, source or record_source(reg.settings), poll_seconds=poll_seconds, max_seconds=max_seconds
+    )
+
+
+def runbook(name: str, now: datetime | None = None, registry: Registry | None = None) -> Any:
+    """The rollback runbook of ``name`` as Markdown (the checklist's answers right now)."""
+    from mlgate import runbook as rb
+
+    return rb.runbook(_reg(registry), name, now=now)
 
 
 # --- the release gate (mlgate.gate) ----------------------------------------------------------

@@ -1,22 +1,45 @@
-"""Rollback: choose the last known good version, move production back to it, prove it with a smoke test."""
+"""Rollback: answer the rollback checklist, move production back to the last known good, prove it by smoke test.
+
+The checklist, answered before anything moves and recorded with the event:
+
+1. the last known good version, and why it qualifies;
+2. how traffic goes back (through the TrafficRouter: production alias switch, canary cleared);
+3. the data migrations of the releases in between, reversible or not (from their model cards);
+   an irreversible one is refused unless ``accept_irreversible``;
+4. the decision owner right now (business hours / out of hours, mlflow_config/owners.yaml);
+5. the smoke test that proves it, and its result.
+
+With a rollout in progress the latest change is the canary: rollback aborts the rollout and leaves
+production alone. Right after a successful rollback, a second one changes nothing and says so.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlgate import keys, lifecycle
-from mlgate.exceptions import RollbackError, SmokeTestFailed
+from mlgate.exceptions import MlgateError, RollbackError, SmokeTestFailed
+from mlgate.metadata import card_from_tags
 from mlgate.registry import Event, interrupted_operation, utcnow
 from mlgate.smoke import SmokeResult, describe_post_deploy_smoke, post_deploy_smoke
+from mlgate.traffic import RegistryRouter, TrafficRouter
 
 if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
     from mlgate.registry import Registry
+
+ROLLBACK = "rollback"  # move production to the last known good (or --to)
+ABORT_ROLLOUT = "abort-rollout"  # a canary is live: take it out, production stays
+NOTHING = "nothing"  # production is already the version the last rollback chose
+ROLLBACK_CANARY = "rollback-canary"  # the event of ABORT_ROLLOUT: production did not move
 
 
 @dataclass(frozen=True)
 class RollbackPlan:
-    """What a rollback will do, decided before anything moves."""
+    """The answers to the rollback checklist, decided before anything moves."""
 
     model: str
     from_version: str
@@ -25,9 +48,19 @@ class RollbackPlan:
     traffic: str
     smoke_test: str
     canary: str | None = None
+    action: str = ROLLBACK
+    migrations: list[dict[str, Any]] = field(default_factory=list)
+    decision_owner: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def irreversible(self) -> list[dict[str, Any]]:
+        """Migrations that cannot be undone (refused unless accepted)."""
+        return [m for m in self.migrations if m.get("reversible") is False]
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -41,9 +74,14 @@ class RollbackResult:
     op_id: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def action(self) -> str:
+        return self.plan.action
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "plan": self.plan.to_dict(),
+            "action": self.plan.action,
             "dry_run": self.dry_run,
             "smoke": self.smoke.to_dict() if self.smoke else None,
             "last_known_good": self.last_known_good,
@@ -52,8 +90,68 @@ class RollbackResult:
         }
 
 
-def plan_rollback(registry: Registry, name: str, to: str | None = None, force: bool = False) -> RollbackPlan:
-    """Decide the target: ``to`` if given (it must qualify unless ``force``), else the last known good."""
+def _migrations_between(versions: list[ModelVersion], target: ModelVersion, changed: list[str]) -> list[dict[str, Any]]:
+    """Data migrations of the releases after ``target``: those that held production since, and ``changed``."""
+    since = (target.tags or {}).get(keys.PRODUCTION_AT, "")
+    found: list[dict[str, Any]] = []
+    for mv in versions:
+        tags = mv.tags or {}
+        v = str(mv.version)
+        later = tags.get(keys.HELD_PRODUCTION) == "true" and tags.get(keys.PRODUCTION_AT, "") > since
+        if v == str(target.version) or not (later or v in changed):
+            continue
+        card = card_from_tags(tags)
+        if card is None:
+            found.append({"version": v, "name": None, "reversible": None, "description": "no model card stored"})
+            continue
+        for m in card.data_migrations:
+            found.append({"version": v, "name": m.name, "reversible": m.reversible, "description": m.description})
+    return found
+
+
+def decision_owner(registry: Registry, owner: str | None, now: datetime | None = None) -> dict[str, Any]:
+    """Who decides right now for ``owner``, from owners.yaml; says what is missing instead of failing."""
+    now = now or datetime.now(UTC)
+    if not owner:
+        return {"owner": None, "summary": "unknown: the version has no owner in its model card", "at": now.isoformat()}
+    from mlgate.alerts import on_duty
+
+    try:
+        duty = on_duty(registry.settings, owner, now)
+    except MlgateError as exc:
+        return {"owner": owner, "summary": f"{owner} (no on-duty route: {exc.message})", "at": now.isoformat()}
+    return {
+        "owner": owner,
+        "person": duty.person,
+        "period": duty.period,
+        "timezone": duty.timezone,
+        "escalation": duty.escalation.person if duty.escalation else None,
+        "escalate_after_seconds": duty.escalate_after_seconds,
+        "summary": duty.summary(),
+        "at": now.isoformat(),
+    }
+
+
+def _last_rollback(registry: Registry, name: str) -> Event | None:
+    """The newest event that moved production, if it was a rollback."""
+    for event in registry.events(name):
+        if event.action in ("promote-production", "rollout-complete", ROLLBACK) and event.result != "started":
+            return event if event.action == ROLLBACK else None
+    return None
+
+
+def plan_rollback(
+    registry: Registry,
+    name: str,
+    to: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    router: TrafficRouter | None = None,
+) -> RollbackPlan:
+    """Answer the checklist: ``to`` if given (it must qualify unless ``force``), else the last known good."""
+    from mlgate.canary import load_state
+
+    router = router or RegistryRouter(registry, name)
     names = registry.settings.aliases
     aliases = registry.aliases(name)
     current = aliases.get(names.production)
@@ -63,6 +161,46 @@ def plan_rollback(registry: Registry, name: str, to: str | None = None, force: b
             f"promote one with `mlgate promote {name} VERSION --to production`",
         )
     versions = registry.versions(name)
+    by_version = {str(mv.version): mv for mv in versions}
+    canary = aliases.get(names.canary)
+    rollout = load_state(registry, name)
+    owner_tags = by_version[current].tags or {}
+    owner = decision_owner(registry, owner_tags.get(keys.OWNER), now)
+    smoke_text = describe_post_deploy_smoke(registry, name, current)
+
+    if to is None and rollout is not None and rollout.active:
+        canary_mv = by_version[rollout.version]
+        return RollbackPlan(
+            model=name,
+            from_version=rollout.version,
+            to_version=current,
+            why=f"a rollout of v{rollout.version} is {rollout.status} at {rollout.weight:g}%: the canary is the "
+            f"latest change, so it is taken out and production v{current} (unchanged) takes all traffic",
+            traffic=f"clear the canary v{rollout.version} through {router.describe()}; production stays v{current}",
+            smoke_test=smoke_text,
+            canary=rollout.version,
+            action=ABORT_ROLLOUT,
+            migrations=_migrations_between([canary_mv], by_version[current], [rollout.version]),
+            decision_owner=owner,
+            rollout={"version": rollout.version, "status": rollout.status, "weight": rollout.weight},
+            notes=[f"to roll production back as well, run `mlgate rollback {name}` again after this"],
+        )
+    if to is None:
+        previous = _last_rollback(registry, name)
+        if previous is not None and previous.to_version == current and previous.result == "completed":
+            return RollbackPlan(
+                model=name,
+                from_version=current,
+                to_version=current,
+                why=f"production is already v{current}: the last change was a rollback from v{previous.from_version} "
+                f"at {previous.at[:19]} by {previous.actor} (op {previous.op_id}), and its smoke test passed",
+                traffic="none: nothing moves",
+                smoke_test=smoke_text,
+                canary=canary,
+                action=NOTHING,
+                decision_owner=owner,
+                notes=[f"to go further back, pick the version: `mlgate rollback {name} --to VERSION`"],
+            )
     if to is not None:
         target = registry.version(name, to)
         if str(target.version) == current:
@@ -75,19 +213,23 @@ def plan_rollback(registry: Registry, name: str, to: str | None = None, force: b
             )
         why = f"chosen with --to; {why}" + ("" if ok else " (accepted with --force)")
     else:
-        target = lifecycle.last_known_good(versions, current)
-        if target is None:
+        found = lifecycle.last_known_good(versions, current)
+        if found is None:
             raise RollbackError(
                 f"{name} has no last known good version to roll back to (production is v{current})",
                 "no other version held production, passed its smoke test and was never rolled back; "
                 "promote a fixed version, or pick one with --to VERSION --force",
             )
+        target = found
         why = "last known good: " + lifecycle.qualifies_as_last_known_good(target)[1]
     version = str(target.version)
-    canary = aliases.get(names.canary)
-    traffic = f"move alias {names.production!r} from v{current} to v{version}; gateways following the registry switch"
+    traffic = f"move production from v{current} to v{version} through {router.describe()}"
+    notes = []
     if canary:
-        traffic += f"; clear alias {names.canary!r} (v{canary}) so all traffic goes to v{version}"
+        traffic += f"; clear the canary v{canary} so all traffic goes to v{version}"
+    if rollout is not None and rollout.active:
+        notes.append(f"the rollout of v{rollout.version} in progress is aborted first")
+    changed = [current] + ([canary] if canary else [])
     return RollbackPlan(
         model=name,
         from_version=current,
@@ -96,7 +238,27 @@ def plan_rollback(registry: Registry, name: str, to: str | None = None, force: b
         traffic=traffic,
         smoke_test=describe_post_deploy_smoke(registry, name, version),
         canary=canary,
+        action=ROLLBACK,
+        migrations=_migrations_between(versions, target, changed),
+        decision_owner=owner,
+        rollout={"version": rollout.version, "status": rollout.status, "weight": rollout.weight}
+        if rollout is not None and rollout.active
+        else None,
+        notes=notes,
     )
+
+
+def _refuse_irreversible(plan: RollbackPlan, accept_irreversible: bool) -> None:
+    if plan.irreversible and not accept_irreversible:
+        listed = "; ".join(
+            f"v{m['version']} {m['name']}: {m['description'] or 'no description'}" for m in plan.irreversible
+        )
+        raise RollbackError(
+            f"rolling {plan.model} back across irreversible data migration(s) is refused: {listed}",
+            f"v{plan.to_version} may not read data these migrations changed; check with "
+            f"{plan.decision_owner.get('person') or plan.decision_owner.get('owner') or 'the owner'}, "
+            "then run again with --accept-irreversible",
+        )
 
 
 def rollback(
@@ -106,39 +268,55 @@ def rollback(
     reason: str | None = None,
     dry_run: bool = False,
     force: bool = False,
+    accept_irreversible: bool = False,
+    now: datetime | None = None,
+    router: TrafficRouter | None = None,
 ) -> RollbackResult:
-    """Move production back to the last known good version (or ``to``) and smoke-test it.
+    """Answer the checklist, then move traffic back and smoke-test it; ``dry_run`` only answers.
 
-    The plan is made again under the lock, so two rollbacks at once cannot both move traffic.
+    The plan is made again under the lock, so two rollbacks at once cannot both move traffic;
+    a rollback whose process died midway is finished by the next one.
     """
-    plan = plan_rollback(registry, name, to, force)
+    router = router or RegistryRouter(registry, name)
+    plan = plan_rollback(registry, name, to, force, now, router)
     if dry_run:
         return RollbackResult(plan, dry_run=True)
+    _refuse_irreversible(plan, accept_irreversible)
+    if plan.action == NOTHING:
+        return RollbackResult(plan, False, notes=[plan.why, *plan.notes])
     names = registry.settings.aliases
     reason = reason or "rollback"
     with registry.lock(name, f"rollback to v{plan.to_version}"):
-        unfinished = interrupted_operation(registry, name, "rollback")
+        unfinished = interrupted_operation(registry, name, ROLLBACK)
         if unfinished is not None:
             # A rollback died midway (we hold the lock, so its holder is gone): finish that one.
             plan = RollbackPlan(**unfinished.details["plan"])
         else:
-            plan = plan_rollback(registry, name, to, force)
+            plan = plan_rollback(registry, name, to, force, now, router)
+            _refuse_irreversible(plan, accept_irreversible)
+        if plan.action == ABORT_ROLLOUT:
+            return _abort_rollout(registry, plan, reason, router)
+        if plan.action == NOTHING:
+            return RollbackResult(plan, False, notes=[plan.why, *plan.notes])
         event = Event(
-            action="rollback",
+            action=ROLLBACK,
             model=name,
             from_version=plan.from_version,
             to_version=plan.to_version,
             actor=registry.settings.actor,
             reason=reason,
             result="started",
-            details={"plan": plan.to_dict(), "resumed": unfinished.op_id if unfinished else None},
+            details={
+                "plan": plan.to_dict(),
+                "accepted_irreversible": [m["name"] for m in plan.irreversible],
+                "resumed": unfinished.op_id if unfinished else None,
+            },
             op_id=unfinished.op_id if unfinished else Event.new_op_id(),
         )
         registry.record_event(event)
+        notes = _stop_rollout(registry, name, reason, router)
         registry.set_alias(name, names.production, plan.to_version)
-        if plan.canary:
-            registry.delete_alias(name, names.canary)
-        registry.delete_model_tag(name, keys.CANARY_WEIGHT)
+        router.clear_canary()
         registry.set_version_tag(name, plan.from_version, keys.STATUS, lifecycle.ROLLED_BACK)
         registry.set_version_tag(name, plan.from_version, keys.ROLLED_BACK_REASON, reason)
         registry.set_version_tag(name, plan.to_version, keys.STATUS, "production")
@@ -149,12 +327,50 @@ def rollback(
         lkg = lifecycle.refresh_last_known_good(registry, name)
         event.result = "completed" if smoke.passed else "failed"
         event.at = utcnow()
-        event.details = {**event.details, "smoke": smoke.to_dict(), "last_known_good": lkg}
+        event.details = {**event.details, "smoke": smoke.to_dict(), "last_known_good": lkg, "notes": notes}
         registry.record_event(event)
-    result = RollbackResult(plan, False, smoke, lkg, event.op_id)
+    result = RollbackResult(plan, False, smoke, lkg, event.op_id, notes)
     if not smoke.passed:
         raise SmokeTestFailed(
             f"{name} rolled back to v{plan.to_version} but the smoke test failed: {smoke.summary()}",
             f"production is v{plan.to_version}; inspect it, then `mlgate rollback {name} --to VERSION`",
+        )
+    return result
+
+
+def _stop_rollout(registry: Registry, name: str, reason: str, router: TrafficRouter) -> list[str]:
+    """Abort a rollout in progress (the caller holds the lock); says what it did."""
+    from mlgate import canary
+
+    state = canary.load_state(registry, name)
+    if state is None or not state.active:
+        return []
+    canary._abort(registry, state, router, registry.clock, f"rollback: {reason}")
+    return [f"aborted the rollout of v{state.version} (it was {state.status} at {state.weight:g}%)"]
+
+
+def _abort_rollout(registry: Registry, plan: RollbackPlan, reason: str, router: TrafficRouter) -> RollbackResult:
+    """The rollback of a live canary: take it out, smoke-test production, record it. Holds the lock."""
+    name = plan.model
+    notes = _stop_rollout(registry, name, reason, router)
+    smoke = post_deploy_smoke(registry, name, plan.to_version)
+    lkg = lifecycle.refresh_last_known_good(registry, name)
+    event = Event(
+        action=ROLLBACK_CANARY,
+        model=name,
+        from_version=plan.from_version,
+        to_version=plan.to_version,
+        actor=registry.settings.actor,
+        reason=reason,
+        result="completed" if smoke.passed else "failed",
+        details={"plan": plan.to_dict(), "smoke": smoke.to_dict(), "last_known_good": lkg, "notes": notes},
+    )
+    registry.record_event(event)
+    result = RollbackResult(plan, False, smoke, lkg, event.op_id, [*notes, *plan.notes])
+    if not smoke.passed:
+        raise SmokeTestFailed(
+            f"the canary of {name} was taken out, but production v{plan.to_version} fails its smoke test: "
+            f"{smoke.summary()}",
+            f"roll production back too: `mlgate rollback {name}`",
         )
     return result

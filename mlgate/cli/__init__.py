@@ -20,9 +20,9 @@ def main(ctx: click.Context, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mlgate.cli import lifecycle
+    from mlgate.cli import lifecycle, rollout
 
-    for command in lifecycle.COMMANDS:
+    for command in [*lifecycle.COMMANDS, *rollout.COMMANDS]:
         main.add_command(command)
     from mlgate.cli import contract
 

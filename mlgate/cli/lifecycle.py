@@ -61,25 +61,26 @@ def promote(name: str, version: str, stage: str, force: bool, reason: str | None
 @click.argument("name")
 @click.option("--to", "to", help="Roll back to this version instead of the last known good.")
 @click.option("--reason", help="Why; recorded on the rolled-back version and in the history.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the checklist's answers as a runbook and change nothing.")
 @click.option("--force", is_flag=True, help="Allow a --to target that does not qualify as last known good.")
+@click.option("--accept-irreversible", is_flag=True, help="Roll back across irreversible data migrations.")
 @json_option
-def rollback(name: str, to: str | None, reason: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
-    """Move production of NAME back to its last known good version, and prove it with a smoke test."""
+def rollback(
+    name: str, to: str | None, reason: str | None, dry_run: bool, force: bool, accept_irreversible: bool, as_json: bool
+) -> None:
+    """Answer the rollback checklist, move NAME's production back to its last known good, smoke-test it."""
     from mlgate import api
+    from mlgate.runbook import render_plan
 
-    result = api.rollback(name, to=to, reason=reason, dry_run=dry_run, force=force)
+    result = api.rollback(
+        name, to=to, reason=reason, dry_run=dry_run, force=force, accept_irreversible=accept_irreversible
+    )
     if as_json:
         emit_json(result.to_dict())
         return
-    plan = result.plan
-    click.echo(f"{'PLAN (dry run, nothing changed)' if dry_run else 'ROLLBACK'} {name}: v{plan.from_version} -> v{plan.to_version}")
-    click.echo(f"  why v{plan.to_version}: {plan.why}")
-    click.echo(f"  traffic: {plan.traffic}")
-    click.echo(f"  smoke test: {plan.smoke_test}")
+    click.echo(render_plan(result.plan, result, dry_run=dry_run), nl=False)
     if result.smoke:
-        click.echo(f"  {result.smoke.summary()}")
-        click.echo(f"  last known good now: {'v' + result.last_known_good if result.last_known_good else 'none'}")
+        click.echo(f"last known good now: {'v' + result.last_known_good if result.last_known_good else 'none'}")
 
 
 @click.command()

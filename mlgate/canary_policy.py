@@ -1,0 +1,226 @@
+"""The rollout policy: canary steps, bake time, analysis thresholds, and which changes need a canary.
+
+It lives in ``mlflow_config/rollout.yaml``, beside the gate's policy.yaml but apart from it, so
+tuning a bake time does not invalidate every gate report (their hash covers policy.yaml). Every
+key is optional; ``models: {NAME: {...}}`` overrides any of them for one model::
+
+    steps: [5, 25, 50, 100]       # percent of traffic to the canary at each step
+    bake: 10m                     # how long each step runs before it is judged
+    min_requests: 200             # per route; fewer and the step keeps baking
+    max_extensions: 3             # extra bake periods for lack of traffic, then pause
+    analysis:
+      max_error_rate_increase: 0.01   # canary error rate minus production's (HTTP >= 400)
+      max_p99_latency_ratio: 1.5      # canary p99 / production p99
+      max_prediction_psi: 0.2         # PSI between the two prediction distributions
+      kpi:                            # optional business KPI, per route, from SQL
+        url: sqlite:///kpi.db
+        query: SELECT AVG(converted) FROM outcomes WHERE route = :route AND ts >= :since AND ts < :until
+        higher_is_better: true
+        max_relative_drop: 0.05
+    require_canary:                 # changes that may not go straight to production after staging
+      contract_major_change: true   # a new major version of the data contract
+      model_family_change: true     # another flavor or estimator class than production's
+      max_metric_delta: 0.05        # relative change of any metric shared with production
+    models:
+      fraud-detector: {bake: 30m, analysis: {max_prediction_psi: 0.1}}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mlgate.exceptions import PolicyError
+
+if TYPE_CHECKING:
+    from mlgate.config import Settings
+
+ROLLOUT_FILE = "rollout.yaml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str | float | int, what: str = "duration") -> float:
+    """Seconds in ``10m`` / ``30s`` / ``1.5h`` / ``250ms`` / a bare number of seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise PolicyError(f"{what}: cannot read {text!r} as a duration", "write it like 30s, 10m or 1h")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise PolicyError(f"{what}: must not be negative, got {text!r}", "write it like 30s, 10m or 1h")
+    return seconds
+
+
+def parse_steps(raw: Any, what: str = "steps") -> tuple[float, ...]:
+    """Canary weights in percent, strictly increasing, each in (0, 100], ending at 100."""
+    if isinstance(raw, str):
+        raw = [part for part in raw.replace(" ", "").split(",") if part]
+    if not isinstance(raw, list | tuple) or not raw:
+        raise PolicyError(f"{what}: must be a list of percentages such as 5,25,50,100", "fix the steps")
+    try:
+        steps = tuple(float(str(s).rstrip("%")) for s in raw)
+    except ValueError:
+        raise PolicyError(f"{what}: {raw!r} are not all numbers", "write them like 5,25,50,100") from None
+    if any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(set(steps)):
+        raise PolicyError(f"{what}: {raw!r} must increase strictly, each in (0, 100]", "write them like 5,25,50,100")
+    if steps[-1] != 100:
+        steps = (*steps, 100.0)
+    return steps
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """A business KPI read per route through SQLAlchemy; bound parameters :model :version :route :since :until."""
+
+    url: str
+    query: str
+    higher_is_better: bool = True
+    max_relative_drop: float = 0.05
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits a canary must stay within, compared with production over the same window."""
+
+    max_error_rate_increase: float = 0.01
+    max_p99_latency_ratio: float = 1.5
+    max_prediction_psi: float = 0.2
+    kpi: KpiSpec | None = None
+
+
+@dataclass(frozen=True)
+class CanaryRules:
+    """Which changes need a canary before production."""
+
+    contract_major_change: bool = True
+    model_family_change: bool = True
+    max_metric_delta: float | None = 0.05
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """The whole rollout section, with defaults for what the file leaves out."""
+
+    steps: tuple[float, ...] = (5.0, 25.0, 50.0, 100.0)
+    bake_seconds: float = 600.0
+    min_requests: int = 200
+    max_extensions: int = 3
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    require_canary: CanaryRules = field(default_factory=CanaryRules)
+    source: str = "defaults"
+
+
+def _section(data: Any, key: str, where: str) -> dict[str, Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: {key} must be a mapping", "see the rollout policy in README")
+    return value
+
+
+def _number(data: dict[str, Any], key: str, default: float, where: str) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise PolicyError(f"{where}: {key} must be a non-negative number, got {value!r}", "fix the value")
+    return float(value)
+
+
+def _known(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known: {', '.join(sorted(allowed))}")
+
+
+_KEYS = {"steps", "bake", "min_requests", "max_extensions", "analysis", "require_canary"}
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_rollout_policy(data: Any, source: str = ROLLOUT_FILE, model: str | None = None) -> RolloutPolicy:
+    """Build the rollout policy from the parsed rollout.yaml, with ``models.<model>`` merged over it."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: must be a mapping", "see the rollout policy in README")
+    models = _section(data, "models", source)
+    _known(data, _KEYS | {"models"}, source)
+    section = {k: v for k, v in data.items() if k != "models"}
+    where = source
+    if model is not None and model in models:
+        override = models[model]
+        if not isinstance(override, dict):
+            raise PolicyError(f"{source}: models.{model} must be a mapping", "see the rollout policy in README")
+        _known(override, _KEYS, f"{source}: models.{model}")
+        section = _merge(section, override)
+        where = f"{source} (with models.{model})"
+    analysis = _section(section, "analysis", where)
+    _known(
+        analysis, {"max_error_rate_increase", "max_p99_latency_ratio", "max_prediction_psi", "kpi"}, where + ".analysis"
+    )
+    kpi = None
+    raw_kpi = _section(analysis, "kpi", where + ".analysis")
+    if raw_kpi:
+        kwhere = where + ".analysis.kpi"
+        _known(raw_kpi, {"url", "query", "higher_is_better", "max_relative_drop"}, kwhere)
+        if not isinstance(raw_kpi.get("url"), str) or not isinstance(raw_kpi.get("query"), str):
+            raise PolicyError(f"{kwhere}: needs url (SQLAlchemy URL) and query (SQL text)", "add both")
+        kpi = KpiSpec(
+            url=raw_kpi["url"],
+            query=raw_kpi["query"],
+            higher_is_better=bool(raw_kpi.get("higher_is_better", True)),
+            max_relative_drop=_number(raw_kpi, "max_relative_drop", 0.05, kwhere),
+        )
+    defaults = Thresholds()
+    thresholds = Thresholds(
+        max_error_rate_increase=_number(
+            analysis, "max_error_rate_increase", defaults.max_error_rate_increase, where + ".analysis"
+        ),
+        max_p99_latency_ratio=_number(analysis, "max_p99_latency_ratio", defaults.max_p99_latency_ratio, where),
+        max_prediction_psi=_number(analysis, "max_prediction_psi", defaults.max_prediction_psi, where),
+        kpi=kpi,
+    )
+    rules_raw = _section(section, "require_canary", where)
+    _known(rules_raw, {"contract_major_change", "model_family_change", "max_metric_delta"}, where + ".require_canary")
+    delta = rules_raw.get("max_metric_delta", CanaryRules.max_metric_delta)
+    rules = CanaryRules(
+        contract_major_change=bool(rules_raw.get("contract_major_change", True)),
+        model_family_change=bool(rules_raw.get("model_family_change", True)),
+        max_metric_delta=None if delta is None else _number(rules_raw, "max_metric_delta", 0.05, where),
+    )
+    base = RolloutPolicy()
+    return RolloutPolicy(
+        steps=parse_steps(section["steps"], where + ".steps") if "steps" in section else base.steps,
+        bake_seconds=parse_duration(section.get("bake", base.bake_seconds), where + ".bake"),
+        min_requests=int(_number(section, "min_requests", base.min_requests, where)),
+        max_extensions=int(_number(section, "max_extensions", base.max_extensions, where)),
+        thresholds=thresholds,
+        require_canary=rules,
+        source=source,
+    )
+
+
+def load_rollout_policy(settings: Settings, model: str | None = None) -> RolloutPolicy:
+    """The rollout policy for ``model`` from ``rollout.yaml`` in the config folder, or the defaults."""
+    path = settings.config_file(ROLLOUT_FILE)
+    if path is None:
+        return RolloutPolicy()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path} is not valid YAML: {exc}", "fix the file") from None
+    return parse_rollout_policy(data, str(path), model)

@@ -1,0 +1,114 @@
+"""Which changes need a canary before production, by the rollout policy's ``require_canary`` rules.
+
+A version may go straight to production after staging unless, compared with the current
+production version, it binds a new major data-contract version, belongs to another model
+family (flavor or estimator class), or moves a metric both record by more than the allowed
+relative delta.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from mlgate import keys
+from mlgate.canary_policy import load_rollout_policy
+from mlgate.exceptions import MlgateError, TransitionRefused
+
+if TYPE_CHECKING:
+    from mlgate.registry import Registry
+
+FAMILY_TAG = "mlgate.model_family"  # optional version tag naming the family explicitly
+AUTOLOG_CLASS_TAG = "estimator_class"  # what mlflow.sklearn.autolog writes on the run
+
+
+def _major(version: str | None) -> int | None:
+    if not version:
+        return None
+    try:
+        return int(str(version).lstrip("vV").split(".")[0])
+    except ValueError:
+        return None
+
+
+def model_family(registry: Registry, name: str, version: str) -> str:
+    """The version's family: an explicit tag, the run's estimator class, else flavors + the loaded model's class."""
+    mv = registry.version(name, version)
+    tags = mv.tags or {}
+    if tags.get(FAMILY_TAG):
+        return tags[FAMILY_TAG]
+    if mv.run_id:
+        run = registry.call("reading the version's run", registry.client.get_run, mv.run_id)
+        if run.data.tags.get(AUTOLOG_CLASS_TAG):
+            return str(run.data.tags[AUTOLOG_CLASS_TAG])
+    from mlflow.models import get_model_info
+    from mlflow.pyfunc import load_model
+
+    from mlgate.registry import mlflow_uris
+
+    uri = f"models:/{name}/{version}"
+    with mlflow_uris(registry.settings):
+        info = registry.call(f"reading the flavors of {name} v{version}", get_model_info, uri)
+        flavors = "+".join(sorted(f for f in info.flavors if f != "python_function")) or "python_function"
+        raw = None
+        with contextlib.suppress(Exception):  # a model that will not load has no class to compare
+            raw = load_model(uri).get_raw_model()
+    if raw is None:
+        return flavors
+    return f"{flavors}:{type(raw).__module__}.{type(raw).__qualname__}"
+
+
+def _metrics(registry: Registry, name: str, version: str) -> dict[str, float]:
+    mv = registry.version(name, version)
+    if not mv.run_id:
+        return {}
+    run = registry.call("reading the version's run", registry.client.get_run, mv.run_id)
+    return dict(run.data.metrics or {})
+
+
+def canary_reasons(registry: Registry, name: str, version: str) -> list[str]:
+    """Why ``version`` needs a canary before production (empty: it may go straight there)."""
+    rules = load_rollout_policy(registry.settings, name).require_canary
+    production = registry.aliases(name).get(registry.settings.aliases.production)
+    version = str(version)
+    if production is None or production == version:
+        return []
+    reasons = []
+    new_tags = registry.version(name, version).tags or {}
+    old_tags = registry.version(name, production).tags or {}
+    if rules.contract_major_change:
+        new_major = _major(new_tags.get(keys.CONTRACT_VERSION))
+        old_major = _major(old_tags.get(keys.CONTRACT_VERSION))
+        if new_major is not None and old_major is not None and new_major != old_major:
+            reasons.append(
+                f"new major contract version ({old_tags[keys.CONTRACT_VERSION]} -> {new_tags[keys.CONTRACT_VERSION]})"
+            )
+    if rules.model_family_change:
+        try:
+            new_family = model_family(registry, name, version)
+            old_family = model_family(registry, name, production)
+        except MlgateError as exc:
+            reasons.append(f"model family unknown ({exc.message})")
+        else:
+            if new_family != old_family:
+                reasons.append(f"another model family ({old_family} -> {new_family})")
+    if rules.max_metric_delta is not None:
+        new_metrics = _metrics(registry, name, version)
+        old_metrics = _metrics(registry, name, production)
+        for metric in sorted(set(new_metrics) & set(old_metrics)):
+            old, new = old_metrics[metric], new_metrics[metric]
+            delta = abs(new - old) / max(abs(old), 1e-12)
+            if delta > rules.max_metric_delta:
+                reasons.append(f"{metric} moved {delta:.1%} ({old:g} -> {new:g}; allowed {rules.max_metric_delta:.1%})")
+    return reasons
+
+
+def ensure_no_canary_needed(registry: Registry, name: str, version: str) -> None:
+    """Refuse a straight promotion to production of a change the policy says needs a canary."""
+    reasons = canary_reasons(registry, name, version)
+    if reasons:
+        raise TransitionRefused(
+            f"{name} v{version} needs a canary before production: {'; '.join(reasons)}",
+            f"run `mlgate rollout start {name} {version}` (rollout.yaml: require_canary), "
+            "or bypass with --force --reason",
+        )

@@ -8,6 +8,7 @@ MODEL ?= demo-classifier
 STAGE ?= production
 VERSION ?=
 PORT ?= 8080
+PROFILE ?=
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
@@ -44,6 +45,9 @@ rollback: $(STAMP)
 
 serve: $(STAMP)
 	$(VENV)/bin/mlgate serve $(MODEL) --port $(PORT)
+
+server: $(STAMP)
+	$(VENV)/bin/mlgate server $(if $(PROFILE),--profile $(PROFILE))
 
 bench: $(STAMP)
 	$(PY) bench/run.py

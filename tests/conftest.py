@@ -13,6 +13,8 @@ from mlgate.config import Settings
 from mlgate.registry import Registry
 from mlgate.testing import log_tiny_model, throwaway_settings, write_card
 
+pytest_plugins = ["backends"]  # team setup: throwaway PostgreSQL and MLflow servers (tests/backends.py)
+
 QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "false",

@@ -44,6 +44,10 @@ def _register_commands() -> None:
 
     for command in serving.COMMANDS:
         main.add_command(command)
+    from mlgate.cli import team
+
+    for command in team.COMMANDS:
+        main.add_command(command)
 
 
 _register_commands()

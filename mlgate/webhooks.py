@@ -1,0 +1,305 @@
+"""Registry webhooks: register one on the MLflow server, verify its deliveries, record alias moves made outside mlgate.
+
+MLflow signs a delivery as ``v1,<base64 HMAC-SHA256 of "<delivery id>.<timestamp>.<body>">`` in the
+``X-MLflow-Signature`` header. An alias move is *managed* when an mlgate operation explains it (the
+model's lock is held, or an operation that touched that version ran within a few seconds); anything
+else is recorded in the history as an ``unmanaged-alias-change`` and alerted to the owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mlgate import keys
+from mlgate.exceptions import ConfigError, RegistryError
+from mlgate.registry import Event
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from mlgate.alerts import AlertRouter
+    from mlgate.registry import Registry
+
+ALIAS_EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
+UNMANAGED_ACTION = "unmanaged-alias-change"
+SIGNATURE_HEADER = "x-mlflow-signature"
+TIMESTAMP_HEADER = "x-mlflow-timestamp"
+DELIVERY_ID_HEADER = "x-mlflow-delivery-id"
+SIGNATURE_TOLERANCE_SECONDS = 300.0
+MANAGED_WINDOW_SECONDS = 10.0
+RECEIVER_PATH = "/webhooks/mlflow"
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    """A webhook registered on the MLflow server (its secret is never read back)."""
+
+    id: str
+    name: str
+    url: str
+    events: list[str]
+    status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _info(webhook: Any) -> WebhookInfo:
+    events = [f"{e.entity.value}.{e.action.value}" for e in webhook.events]
+    status = getattr(webhook.status, "value", str(webhook.status))
+    return WebhookInfo(str(webhook.webhook_id), webhook.name, webhook.url, events, str(status))
+
+
+def list_webhooks(registry: Registry) -> list[WebhookInfo]:
+    """Every webhook on the server (needs an admin on a basic-auth server)."""
+    found = registry.call("listing webhooks", registry.client.list_webhooks, max_results=1000)
+    return [_info(w) for w in found]
+
+
+def register_webhook(
+    registry: Registry, name: str, url: str, secret: str, events: tuple[str, ...] = ALIAS_EVENTS
+) -> WebhookInfo:
+    """Create the webhook ``name`` (or update the one of that name) so alias moves reach ``url``, signed."""
+    if not secret:
+        raise ConfigError("a webhook needs a secret to sign its deliveries", "set the variable --secret-env names")
+    if not registry.settings.tracking_uri.startswith(("http://", "https://")):
+        raise ConfigError(
+            "registry webhooks fire only for writes through an MLflow server, and the tracking URI is a local store",
+            "run `make server` and point MLFLOW_TRACKING_URI at it",
+        )
+    existing = next((w for w in list_webhooks(registry) if w.name == name), None)
+    description = "mlgate: records alias moves made outside mlgate"
+    if existing is not None:
+        webhook = registry.call(
+            f"updating webhook {name!r}", registry.client.update_webhook, existing.id,
+            url=url, events=list(events), secret=secret, status="ACTIVE", description=description,
+        )  # fmt: skip
+    else:
+        webhook = registry.call(
+            f"creating webhook {name!r}", registry.client.create_webhook,
+            name=name, url=url, events=list(events), secret=secret, description=description,
+        )  # fmt: skip
+    return _info(webhook)
+
+
+def delete_webhook(registry: Registry, name: str) -> bool:
+    """Delete the webhook ``name``; False when there was none."""
+    existing = next((w for w in list_webhooks(registry) if w.name == name), None)
+    if existing is None:
+        return False
+    registry.call(f"deleting webhook {name!r}", registry.client.delete_webhook, existing.id)
+    return True
+
+
+# --- verifying a delivery -----------------------------------------------------------------------
+def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """The signature MLflow sends for this delivery (``v1,<base64>``)."""
+    content = f"{delivery_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_problem(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float | None = None,
+    tolerance: float = SIGNATURE_TOLERANCE_SECONDS,
+) -> str | None:
+    """Why this delivery must be rejected, or None when its HMAC signature and timestamp check out."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    signature, timestamp = lower.get(SIGNATURE_HEADER), lower.get(TIMESTAMP_HEADER)
+    delivery_id = lower.get(DELIVERY_ID_HEADER)
+    if not signature or not timestamp or not delivery_id:
+        return "unsigned delivery: X-MLflow-Signature, X-MLflow-Timestamp and X-MLflow-Delivery-Id are required"
+    try:
+        sent = float(timestamp)
+    except ValueError:
+        return "malformed X-MLflow-Timestamp"
+    now = time.time() if now is None else now
+    if abs(now - sent) > tolerance:
+        return f"X-MLflow-Timestamp is {now - sent:.0f}s away from now (more than {tolerance:.0f}s): replayed or stale"
+    expected = sign(secret, delivery_id, timestamp, body)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in signature.split()):
+        return "signature mismatch: wrong secret or altered body"
+    return None
+
+
+# --- classifying an alias move --------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What the receiver concluded about one alias event."""
+
+    delivery_id: str
+    event: str
+    model: str
+    alias: str
+    version: str | None
+    managed: bool
+    recorded: bool
+    why: str
+    alert: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
+
+
+def _operations(registry: Registry, name: str) -> dict[str, dict[str, Any]]:
+    """op id -> {action, first, last (epoch seconds of its phases), versions it touched}."""
+    ops: dict[str, dict[str, Any]] = {}
+    for key, value in registry.model_tags(name).items():
+        if not key.startswith(keys.EVENT_PREFIX):
+            continue
+        try:
+            event = Event.from_json(value)
+            at = int(key[len(keys.EVENT_PREFIX) :].split(".")[0]) / 1e9
+        except (ValueError, TypeError):
+            continue
+        op = ops.setdefault(event.op_id, {"action": event.action, "times": [], "versions": set(), "events": []})
+        op["times"].append(at)
+        op["events"].append(event)
+        details = event.details or {}
+        for version in (event.from_version, event.to_version, details.get("last_known_good")):
+            if version:
+                op["versions"].add(str(version))
+    return ops
+
+
+def explain_alias_change(
+    registry: Registry, name: str, version: str | None, at: float, window: float = MANAGED_WINDOW_SECONDS
+) -> str | None:
+    """The mlgate operation that explains an alias move on ``name`` at ``at``, or None if nothing does."""
+    lock = registry.lock_info(name)
+    if lock is not None and lock.expires > time.time():
+        return f"mlgate operation in progress: {lock.purpose} by {lock.holder}"
+    for op_id, op in _operations(registry, name).items():
+        if op["action"] == UNMANAGED_ACTION:
+            continue
+        if min(op["times"]) - window <= at <= max(op["times"]) + window and (
+            version is None or version in op["versions"]
+        ):
+            return f"mlgate {op['action']} (op {op_id})"
+    return None
+
+
+def process_delivery(
+    registry: Registry,
+    payload: Mapping[str, Any],
+    delivery_id: str,
+    alerts: AlertRouter | None = None,
+    window: float = MANAGED_WINDOW_SECONDS,
+) -> DeliveryOutcome:
+    """Handle one verified delivery: record (once) and alert an alias move no mlgate operation explains."""
+    event = f"{payload.get('entity')}.{payload.get('action')}"
+    data = payload.get("data") or {}
+    name, alias = str(data.get("name", "")), str(data.get("alias", ""))
+    version = str(data["version"]) if data.get("version") is not None else None
+
+    def outcome(managed: bool, recorded: bool, why: str, alert: str | None = None) -> DeliveryOutcome:
+        return DeliveryOutcome(delivery_id, event, name, alias, version, managed, recorded, why, alert)
+
+    if event not in ALIAS_EVENTS or not name:
+        return outcome(True, False, f"not an alias event: {event}")
+    if name.startswith(keys.LOCK_MODEL_PREFIX):
+        return outcome(True, False, "mlgate's lock model")
+    at = _epoch(payload.get("timestamp")) or time.time()
+    explained = explain_alias_change(registry, name, version, at, window)
+    if explained:
+        return outcome(True, False, explained)
+    for op in _operations(registry, name).values():
+        if op["action"] == UNMANAGED_ACTION and any(e.details.get("delivery_id") == delivery_id for e in op["events"]):
+            return outcome(False, False, "already recorded (redelivery)")
+    moved = f"alias {alias!r} set to v{version}" if version else f"alias {alias!r} deleted"
+    registry.record_event(
+        Event(
+            action=UNMANAGED_ACTION,
+            model=name,
+            to_version=version,
+            actor="outside mlgate",
+            reason=f"{moved} outside mlgate (MLflow UI or a raw client)",
+            details={
+                "alias": alias,
+                "event": event,
+                "delivery_id": delivery_id,
+                "server_time": payload.get("timestamp"),
+            },
+        )
+    )
+    note = None
+    if alerts is not None:
+        from mlgate.alerts import Alert
+
+        sent = alerts.fire(
+            Alert(
+                model=name,
+                signal=UNMANAGED_ACTION,
+                severity="warning",
+                summary=f"{name}: {moved} outside mlgate; check `mlgate history {name}`",
+                details={"alias": alias, "delivery_id": delivery_id},
+                version=version,
+            )
+        )
+        note = sent.action
+    return outcome(False, True, "no mlgate operation explains it", alert=note)
+
+
+# --- the receiver ---------------------------------------------------------------------------------
+def receiver_router(registry: Registry, secret: str, alerts: AlertRouter | None = None) -> APIRouter:
+    """A FastAPI router with ``POST /webhooks/mlflow``; a gateway can include it in its app."""
+    from fastapi import APIRouter, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import JSONResponse
+
+    router = APIRouter()
+
+    @router.post(RECEIVER_PATH)
+    async def receive(request: Request) -> JSONResponse:
+        body = await request.body()
+        problem = signature_problem(secret, request.headers, body)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=401)
+        try:
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return JSONResponse({"error": "the body is not a JSON object"}, status_code=400)
+        delivery_id = request.headers.get(DELIVERY_ID_HEADER, "")
+        try:
+            outcome = await run_in_threadpool(process_delivery, registry, payload, delivery_id, alerts)
+        except RegistryError as exc:  # the registry is down: 503 makes MLflow retry
+            return JSONResponse({"error": exc.message}, status_code=503)
+        return JSONResponse(outcome.to_dict())
+
+    return router
+
+
+def receiver_app(registry: Registry, secret: str, alerts: AlertRouter | None = None) -> FastAPI:
+    """A standalone receiver app (``mlgate webhook listen``): the webhook route and ``GET /health``."""
+    from fastapi import FastAPI
+
+    app = FastAPI(title="mlgate webhook receiver", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(receiver_router(registry, secret, alerts))
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

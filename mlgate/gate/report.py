@@ -174,8 +174,8 @@ def store_report(registry: Registry, report: GateReport) -> GateReport:
     stamp = report.started_at.replace(":", "").replace("-", "").replace("+0000", "Z").replace("+00:00", "Z")
     folder = f"{REPORT_DIR}/{stage}"
     with tempfile.TemporaryDirectory(prefix="mlgate-report-") as tmp:
-        json_file = Path(tmp) / f"report-{stamp}.json"
-        html_file = Path(tmp) / f"report-{stamp}.html"
+        json_file = Path(tmp) / f"report-v{version}-{stamp}.json"
+        html_file = Path(tmp) / f"report-v{version}-{stamp}.html"
         report.artifacts = {"json": f"{folder}/{json_file.name}", "html": f"{folder}/{html_file.name}"}
         json_file.write_text(report.to_json())
         html_file.write_text(report.to_html())

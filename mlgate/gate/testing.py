@@ -1,0 +1,233 @@
+"""Training runs with every release record the gate reads (or one left out), for tests and benchmarks.
+
+Written with plain MLflow calls following mlgate.keys, so the gate can be exercised without
+mlgate.training: a seed param, a code revision, training and evaluation datasets with full-content
+sha256 tags, the evaluation set, JUnit transform-test results, a reference profile, the contract
+validation verdict.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlgate import keys
+from mlgate.config import Settings
+from mlgate.registry import Registry, mlflow_uris
+
+RECORDS = (
+    "seed",
+    "code_revision",
+    "training_digest",
+    "evaluation_digest",
+    "evaluation_set",
+    "transform_tests",
+    "reference_profile",
+    "contract_validation",
+)
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="transforms" tests="{tests}" failures="{failures}" errors="0" skipped="0">
+{cases}</testsuite></testsuites>
+"""
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A training run with its records; ``model_uri`` is None when no model was logged in it."""
+
+    run_id: str
+    model_uri: str | None
+
+
+def content_sha256(frame: Any) -> str:
+    """sha256 of a DataFrame's full content (every row, column names and values)."""
+    import pandas as pd
+
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def iris_frames(eval_rows: int | None = None, seed: int = 0) -> tuple[Any, Any, Any]:
+    """(features, target, evaluation frame with a ``target`` column); ``eval_rows`` resamples with noise."""
+    import numpy as np
+
+    from mlgate.testing import tiny_training_data
+
+    x, y = tiny_training_data(seed)
+    evaluation = x.assign(target=y)
+    if eval_rows:
+        rng = np.random.default_rng(seed)
+        picked = evaluation.sample(eval_rows, replace=True, random_state=seed).reset_index(drop=True)
+        noise = rng.normal(0, 0.05, size=(eval_rows, x.shape[1]))
+        picked[list(x.columns)] = (picked[list(x.columns)].to_numpy() + noise).clip(0.01, None)
+        evaluation = picked
+    return x, y, evaluation
+
+
+@functools.lru_cache(maxsize=8)
+def train_iris(seed: int = 0, c: float = 1.0) -> Any:
+    """A LogisticRegression on iris (made once per arguments); a small ``c`` makes a deliberately worse model."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, _ = iris_frames(seed=seed)
+    return LogisticRegression(C=c, max_iter=300, random_state=seed).fit(x, y)
+
+
+def pinned_requirements() -> list[str]:
+    """The exact versions of this environment's scikit-learn and pandas."""
+    from importlib.metadata import version
+
+    return [f"scikit-learn=={version('scikit-learn')}", f"pandas=={version('pandas')}"]
+
+
+def record_training_run(
+    settings: Settings,
+    experiment: str = "gate-records",
+    model: Any = None,
+    omit: Iterable[str] = (),
+    pip_requirements: list[str] | None = None,
+    eval_rows: int | None = None,
+    contract_validation: str = "passed",
+    transform_failures: int = 0,
+    code_revision: str = "4f2a9c1e0b7d3a5c8e6f1a2b3c4d5e6f7a8b9c0d",
+    seed: int = 0,
+) -> RecordedRun:
+    """Log one training run with every record the gate reads, except those named in ``omit``.
+
+    With ``model`` the model is logged in the run (explicit pip_requirements, input example).
+    """
+    import mlflow
+
+    omitted = set(omit)
+    unknown = omitted - set(RECORDS)
+    if unknown:
+        raise ValueError(f"unknown record(s) {sorted(unknown)}; known: {', '.join(RECORDS)}")
+    x, y, evaluation = iris_frames(eval_rows, seed)
+    training = x.assign(target=y)
+    with mlflow_uris(settings):
+        if mlflow.get_experiment_by_name(experiment) is None:
+            location = f"{settings.artifact_root}/{experiment}" if settings.artifact_root else None
+            mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run() as run, tempfile.TemporaryDirectory(prefix="mlgate-records-") as tmp:
+            folder = Path(tmp)
+            tags: dict[str, str] = {}
+            if "seed" not in omitted:
+                mlflow.log_param(keys.SEED_PARAM, seed)
+            if "code_revision" not in omitted:
+                tags[keys.CODE_REVISION_TAG] = code_revision
+            for context, frame, record in (
+                ("training", training, "training_digest"),
+                ("evaluation", evaluation, "evaluation_digest"),
+            ):
+                sha = content_sha256(frame)
+                dataset = mlflow.data.from_pandas(
+                    frame, name=f"iris-{context}", targets="target", digest=sha[: keys.DIGEST_LENGTH]
+                )
+                mlflow.log_input(dataset, context=context)
+                tags[keys.DATASET_NAME_TAG.format(context=context)] = f"iris-{context}"
+                if record not in omitted:
+                    tags[keys.DATASET_SHA256_TAG.format(context=context)] = sha
+            if "evaluation_set" not in omitted:
+                path = folder / Path(keys.EVALUATION_ARTIFACT).name
+                evaluation.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), keys.ARTIFACT_DIR)
+                tags[keys.EVALUATION_TARGET_TAG] = "target"
+                tags[keys.TASK_TAG] = "classification"
+            if "transform_tests" not in omitted:
+                cases = "".join(
+                    f'<testcase name="test_transform_{i}">'
+                    + ("<failure message='boom'>assert 1 == 2</failure>" if i < transform_failures else "")
+                    + "</testcase>\n"
+                    for i in range(4)
+                )
+                path = folder / Path(keys.TRANSFORM_TESTS_ARTIFACT).name
+                path.write_text(JUNIT.format(tests=4, failures=transform_failures, cases=cases))
+                mlflow.log_artifact(str(path), keys.ARTIFACT_DIR)
+            if "contract_validation" not in omitted:
+                tags[keys.CONTRACT_VALIDATION_TAG] = contract_validation
+            if "reference_profile" not in omitted:
+                from mlgate.monitor.profile import build_profile, save_profile
+
+                predictions = model.predict(x) if model is not None else train_iris(seed).predict(x)
+                path = save_profile(build_profile(x, predictions), folder / Path(keys.REFERENCE_PROFILE_ARTIFACT).name)
+                mlflow.log_artifact(str(path), keys.ARTIFACT_DIR)
+            mlflow.set_tags(tags)
+            model_uri = None
+            if model is not None:
+                info = mlflow.sklearn.log_model(
+                    model,
+                    name="model",
+                    input_example=x.head(3),
+                    pip_requirements=pip_requirements or pinned_requirements(),
+                    serialization_format="cloudpickle",
+                )
+                model_uri = str(info.model_uri)
+    return RecordedRun(run.info.run_id, model_uri)
+
+
+def register_recorded(
+    registry: Registry,
+    name: str,
+    model_uri: str,
+    run_id: str | None = None,
+    contract: str | Path | None = None,
+    card: dict[str, Any] | None = None,
+    description: str | None = None,
+) -> str:
+    """Register ``model_uri`` as a version whose records are in ``run_id`` (default: the model's own run).
+
+    Writes what `mlgate register` writes: card tags and artifact, description, contract tags and file.
+    """
+    import json
+
+    import yaml
+
+    from mlgate.metadata import parse_card
+    from mlgate.testing import card_dict
+
+    raw_card = card if card is not None else card_dict()
+    tags = {keys.CARD: json.dumps(raw_card, sort_keys=True), keys.STATUS: "candidate"}
+    text = description
+    try:
+        parsed = parse_card(raw_card)
+        tags.update(parsed.to_tags())
+        text = parsed.to_markdown() if description is None else description
+    except Exception:  # noqa: BLE001 - an incomplete card is stored as it is, for the gate to find
+        tags[keys.OWNER] = str(raw_card.get("owner", ""))
+    source_text = None
+    if contract is not None:
+        from mlgate.contracts import load_contract
+
+        bound = load_contract(contract)
+        tags.update(bound.to_tags())
+        source_text = bound.source_text
+    source, own_run, model_id = registry.resolve_model_uri(model_uri)
+    registry.ensure_model(name)
+    with mlflow_uris(registry.settings):  # the store resolves models:/m-... through the global URI
+        mv = registry.call(
+            "registering",
+            registry.client.create_model_version,
+            name=name,
+            source=source,
+            run_id=run_id or own_run,
+            tags=tags,
+            description=text or "",
+            model_id=model_id,
+        )
+    version = str(mv.version)
+    with tempfile.TemporaryDirectory(prefix="mlgate-register-") as tmp:
+        card_file = Path(tmp) / Path(keys.CARD_ARTIFACT).name
+        card_file.write_text(yaml.safe_dump(raw_card, sort_keys=False))
+        registry.log_version_artifact(name, version, card_file, keys.ARTIFACT_DIR)
+        if source_text is not None:
+            contract_file = Path(tmp) / Path(keys.CONTRACT_ARTIFACT).name
+            contract_file.write_text(source_text)
+            registry.log_version_artifact(name, version, contract_file, keys.ARTIFACT_DIR)
+    return version

@@ -1,0 +1,287 @@
+"""The release gate on real registered versions in a real sqlite MLflow: every check passes and fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlgate import api, keys
+from mlgate.config import Settings
+from mlgate.gate import gate_record, policy_hash
+from mlgate.gate.checks import BUILTIN
+from mlgate.gate.testing import RecordedRun, record_training_run, register_recorded, train_iris
+from mlgate.registry import Registry, mlflow_uris
+from mlgate.testing import card_dict, throwaway_settings
+from tests.conftest import QUIET_ENV
+
+CONTRACT = Path(__file__).parent / "data" / "iris_contract.yaml"
+PARAMS: dict[str, Any] = {
+    "quality_thresholds": {"metrics": {"accuracy": {"min": 0.9}, "f1_macro": {"min": 0.85}}},
+    "no_regression": {"tolerance": {"accuracy": 0.01}},
+}
+OWNERS = {
+    "targets": {"hook": {"kind": "json", "url": "http://127.0.0.1:9/alerts"}},
+    "owners": {"ml-platform@example.com": {"business_hours": {"person": "alice@example.com", "targets": ["hook"]}}},
+}
+
+
+@dataclass
+class World:
+    """One store shared by the module: complete training runs, and runs each missing one record."""
+
+    settings: Settings
+    good: RecordedRun
+    worse: RecordedRun
+    runs: dict[str, str]
+    unpinned: tuple[str, str]  # (model location, run id): a copy with an unpinned requirement
+    broken: tuple[str, str]  # a copy whose model file is gone
+
+
+def _copy_model(settings: Settings, model_uri: str, folder: Path, edit: Callable[[Path], None]) -> tuple[str, str]:
+    """Log an edited copy of a model's files into a complete training run; return (its location, the run)."""
+    import mlflow
+
+    with mlflow_uris(settings):
+        local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(folder)))
+    edit(local)
+    run = record_training_run(settings)
+    registry = Registry.from_settings(settings)
+    registry.client.log_artifacts(run.run_id, str(local), "model_copy")
+    return f"{registry.client.get_run(run.run_id).info.artifact_uri}/model_copy", run.run_id
+
+
+def _unpin(path: Path) -> None:
+    req = path / "requirements.txt"
+    req.write_text(
+        "\n".join("scikit-learn>=1.5" if ln.startswith("scikit-learn") else ln for ln in req.read_text().splitlines())
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    os.environ.update(QUIET_ENV)
+    folder = tmp_path_factory.mktemp("gate-store")
+    settings = throwaway_settings(folder)
+    Registry.from_settings(settings)
+    good = record_training_run(settings, model=train_iris())
+    worse = record_training_run(settings, model=train_iris(c=0.01))
+    assert good.model_uri and worse.model_uri
+    runs = {
+        f"no {record}": record_training_run(settings, omit=[record]).run_id
+        for record in ("seed", "code_revision", "evaluation_digest", "transform_tests", "reference_profile")
+    }
+    runs["no contract_validation"] = record_training_run(settings, omit=["contract_validation"]).run_id
+    runs["validation failed"] = record_training_run(settings, contract_validation="failed").run_id
+    runs["transform failures"] = record_training_run(settings, transform_failures=2).run_id
+    runs["complete"] = record_training_run(settings).run_id
+    runs["dirty"] = record_training_run(settings, code_revision="4f2a9c1-dirty").run_id
+    unpinned = _copy_model(settings, good.model_uri, folder / "unpinned", _unpin)
+    broken = _copy_model(settings, good.model_uri, folder / "broken", lambda p: (p / "model.pkl").unlink())
+    return World(settings, good, worse, runs, unpinned, broken)
+
+
+@pytest.fixture
+def reg(world: World, tmp_path: Path) -> Registry:
+    """A registry on the module's store whose config folder (policy, owners) belongs to the test."""
+    config = tmp_path / "mlflow_config"
+    config.mkdir()
+    (config / "owners.yaml").write_text(yaml.safe_dump(OWNERS))
+    (config / "mlgate.yaml").write_text(
+        yaml.safe_dump({"tracking_uri": world.settings.tracking_uri, "artifact_root": world.settings.artifact_root})
+    )
+    return Registry.from_settings(world.settings.with_overrides(config_dir=config))
+
+
+@pytest.fixture
+def name() -> str:
+    return f"gate-{uuid.uuid4().hex[:8]}"
+
+
+def write_policy(reg: Registry, stages: dict[str, list[Any]], checks: dict[str, Any] | None = None) -> Path:
+    assert reg.settings.config_dir is not None
+    path = reg.settings.config_dir / "policy.yaml"
+    path.write_text(yaml.safe_dump({"checks": PARAMS if checks is None else checks, "stages": stages}))
+    return path
+
+
+def good_version(world: World, reg: Registry, name: str, **kwargs: Any) -> str:
+    assert world.good.model_uri
+    return register_recorded(reg, name, world.good.model_uri, contract=kwargs.pop("contract", CONTRACT), **kwargs)
+
+
+def in_production(world: World, reg: Registry, name: str) -> str:
+    """A good version in production, moved there the way a user would (forced: no gate in this setup)."""
+    version = good_version(world, reg, name)
+    api.promote(name, version, "production", force=True, reason="test setup", registry=reg)
+    return version
+
+
+def download(reg: Registry, name: str, version: str, path: str, dst: Path) -> str:
+    return reg.download_version_artifact(name, version, path, dst).read_text()
+
+
+# --- every check passes on a fully recorded version ------------------------------------------------
+
+
+def test_a_fully_recorded_first_release_passes_every_builtin_check_and_stores_its_report(
+    world: World, reg: Registry, name: str, tmp_path: Path
+) -> None:
+    write_policy(reg, {"production": list(BUILTIN)})
+    version = good_version(world, reg, name)
+
+    report = api.check(name, version, "production", registry=reg)
+
+    assert report.passed, report.summary()
+    assert [r.name for r in report.results] == list(BUILTIN)
+    statuses = {r.name: r.status for r in report.results}
+    assert statuses.pop("last_known_good") == "warn"  # the report says it is the first release
+    assert set(statuses.values()) == {"pass"}
+    assert "first release" in next(r.evidence for r in report.results if r.name == "last_known_good")
+    served = next(r for r in report.results if r.name == "serves_input_example")
+    assert "answered its 3-row input example" in served.evidence
+
+    tags = reg.version(name, version).tags
+    assert tags[keys.gate_tag("production")] == "passed"
+    assert tags[keys.gate_policy_hash_tag("production")] == policy_hash(reg.settings, name)
+    assert tags[keys.gate_report_tag("production")] == report.artifacts["json"]
+    assert gate_record(reg, name, version, "production").passed
+    stored = json.loads(download(reg, name, version, report.artifacts["json"], tmp_path / "json"))
+    assert stored["result"] == "passed" and len(stored["checks"]) == len(BUILTIN)
+    page = download(reg, name, version, report.artifacts["html"], tmp_path / "html")
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    for check in BUILTIN:
+        assert f"<td>{check}</td>" in page
+    assert "<table" in report._repr_html_()
+    assert api.history(name, registry=reg)[0].action == "gate-production"
+
+
+def test_a_second_release_is_compared_with_production_on_the_same_evaluation_data(
+    world: World, reg: Registry, name: str
+) -> None:
+    checks = ["contract_compatible", "no_regression", "last_known_good", "quality_thresholds"]
+    write_policy(reg, {"production": checks})
+    v1 = in_production(world, reg, name)
+    v2 = good_version(world, reg, name)
+
+    report = api.check(name, v2, "production", registry=reg)
+
+    assert report.passed, report.summary()
+    evidence = {r.name: r.evidence for r in report.results}
+    assert f"production v{v1}" in evidence["contract_compatible"]
+    assert f"vs production v{v1} 0.9733" in evidence["no_regression"]
+    assert f"rollback target if this release fails: v{v1}" in evidence["last_known_good"]
+
+
+# --- every check fails on a version built with that one record broken ------------------------------
+
+
+def _contract_without(tmp: Path, column: str) -> Path:
+    data = yaml.safe_load(CONTRACT.read_text())
+    data["version"] = "1.1.0"
+    data["columns"] = [c for c in data["columns"] if c["name"] != column]
+    path = tmp / "contract-1.1.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+Build = Callable[[World, Registry, str, Path], str]
+
+
+def _with_run(key: str) -> Build:
+    return lambda w, r, n, t: good_version(w, r, n, run_id=w.runs[key])
+
+
+def _worse(w: World, r: Registry, n: str, t: Path) -> str:
+    assert w.worse.model_uri
+    return register_recorded(r, n, w.worse.model_uri, contract=CONTRACT)
+
+
+def _regressed(w: World, r: Registry, n: str, t: Path) -> str:
+    in_production(w, r, n)
+    return _worse(w, r, n, t)
+
+
+def _incompatible(w: World, r: Registry, n: str, t: Path) -> str:
+    in_production(w, r, n)
+    # from its own run: versions of one run share its artifact folder, and so would share contract.yaml
+    return good_version(w, r, n, contract=_contract_without(t, "petal_width"), run_id=w.runs["complete"])
+
+
+def _after_a_rolled_back_release(w: World, r: Registry, n: str, t: Path) -> str:
+    v1 = in_production(w, r, n)
+    r.set_version_tag(n, v1, keys.ROLLED_BACK_REASON, "error rate doubled")
+    return good_version(w, r, n)
+
+
+def _irreversible(w: World, r: Registry, n: str, t: Path) -> str:
+    card = card_dict(data_migrations=[{"name": "drop-legacy-table", "reversible": False}])
+    return good_version(w, r, n, card=card)
+
+
+FAILING: list[tuple[str, Build, str, dict[str, Any], str]] = [
+    ("unpinned requirement", lambda w, r, n, t: register_recorded(r, n, *w.unpinned, CONTRACT), "requirements_pinned", {}, "scikit-learn>=1.5"),
+    ("missing evaluation digest", _with_run("no evaluation_digest"), "dataset_digests", {}, "evaluation dataset 'iris-evaluation' has no full-content sha256"),
+    ("no seed", _with_run("no seed"), "seed_recorded", {}, "records no seed"),
+    ("no code revision", _with_run("no code_revision"), "code_revision", {}, "records no code revision"),
+    ("dirty code without its diff", _with_run("dirty"), "code_revision", {}, "uncommitted changes"),
+    ("model files missing", lambda w, r, n, t: register_recorded(r, n, *w.broken, CONTRACT), "model_loads", {}, "does not load"),
+    ("model cannot be served", lambda w, r, n, t: register_recorded(r, n, *w.broken, CONTRACT), "serves_input_example", {}, "does not load"),
+    ("metric below threshold", _worse, "quality_thresholds", {}, "accuracy=0.8733 below the minimum 0.9"),
+    ("regression against production", _regressed, "no_regression", {"quality_thresholds": {"metrics": {"accuracy": {"min": 0.5}}}}, "accuracy 0.8733 vs production v1 0.9733: worse by 0.1000 > tolerance 0.01"),
+    ("no contract bound", lambda w, r, n, t: good_version(w, r, n, contract=None), "contract_bound", {}, "no data contract is bound"),
+    ("training data not validated", _with_run("no contract_validation"), "contract_validated", {}, "records no contract validation"),
+    ("training data failed the contract", _with_run("validation failed"), "contract_validated", {}, "failed contract validation"),
+    ("contract drops a column production reads", _incompatible, "contract_compatible", {}, "column petal_width removed"),
+    ("transform tests failed", _with_run("transform failures"), "transform_tests", {}, "4 tests, 2 failures"),
+    ("no transform test results", _with_run("no transform_tests"), "transform_tests", {}, "no transform test results"),
+    ("incomplete model card", lambda w, r, n, t: good_version(w, r, n, card={k: v for k, v in card_dict().items() if k != "intended_use"}), "card_complete", {}, "intended_use: missing"),
+    ("no description", lambda w, r, n, t: good_version(w, r, n, description=""), "description_present", {}, "no description"),
+    ("no reference profile", _with_run("no reference_profile"), "reference_profile", {}, "no reference profile"),
+    ("owner without an alert route", lambda w, r, n, t: good_version(w, r, n, card=card_dict(owner="nobody@example.com")), "alert_owner", {}, "has no route"),
+    ("previous production was rolled back", _after_a_rolled_back_release, "last_known_good", {}, "rolled back: error rate doubled"),
+    ("irreversible migration not allowed", _irreversible, "data_migrations", {"data_migrations": {"allow_irreversible": False}}, "drop-legacy-table (IRREVERSIBLE)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "check", "params", "evidence"), [c[1:] for c in FAILING], ids=[c[0] for c in FAILING]
+)
+def test_each_check_fails_on_a_version_with_that_record_broken(
+    world: World,
+    reg: Registry,
+    name: str,
+    tmp_path: Path,
+    build: Build,
+    check: str,
+    params: dict[str, Any],
+    evidence: str,
+) -> None:
+    write_policy(reg, {"production": [*(k for k in params if k != check), check]}, {**PARAMS, **params})
+    version = build(world, reg, name, tmp_path)
+
+    report = api.check(name, version, "production", registry=reg)
+
+    result = report.results[-1]
+    assert (result.name, result.status) == (check, "fail"), result
+    assert evidence in result.evidence
+    assert result.action  # every failure says what to do
+    assert all(r.status == "pass" for r in report.results[:-1]), report.results
+    assert not report.passed
+    assert reg.version(name, version).tags[keys.gate_tag("production")] == "failed"
+
+
+def test_an_irreversible_migration_is_a_warning_by_default(
+    world: World, reg: Registry, name: str, tmp_path: Path
+) -> None:
+    write_policy(reg, {"production": ["data_migrations"]})
+    report = api.check(name, _irreversible(world, reg, name, tmp_path), "production", registry=reg)
+    assert report.passed and report.results[0].status == "warn"
+    assert "--accept-irreversible" in report.results[0].action

@@ -47,9 +47,48 @@ class PromotionResult:
         }
 
 
+# --- the release gate ------------------------------------------------------------------
+GATED_STAGES = ("staging", "canary", "production")
+
+
 def gate_required(stage: str) -> bool:
-    """Which stages need a passing gate report before an alias may move there."""
-    return stage == "production"
+    """Which stages need a passing gate report before an alias may move there: all of them."""
+    return stage in GATED_STAGES
+
+
+def ensure_gate(registry: Registry, name: str, version: str, stage: str, force: bool = False) -> str:
+    """Pass the gate of ``stage`` for ``version``, or raise GateFailed listing the failed checks.
+
+    A passing report for the same version under the same policy hash is reused; otherwise the
+    gate runs now and its report is stored on the version. ``force`` skips a gate that has not
+    passed (the caller records the bypass). Returns "passed", or the FORCED note to record.
+    """
+    if not gate_required(stage):
+        return "not required"
+    record = gate_record(registry, name, version, stage)
+    if record.passed:
+        return "passed"
+    if force:
+        return f"FORCED past the gate: {record.explain()}"
+    from mlgate.gate.engine import run_gate
+    from mlgate.gate.policy import policy_files
+    from mlgate.gate.report import store_report
+
+    if not policy_files(registry.settings, name):
+        raise GateFailed(
+            f"{name} v{version} cannot go to {stage}: {record.explain()}, and there is no release policy "
+            "(mlflow_config/policy.yaml) to run it under",
+            "create the policy (see README: The release gate), or bypass with --force --reason",
+        )
+    report = store_report(registry, run_gate(registry, name, version, stage))
+    if report.passed:
+        return "passed"
+    failures = "\n".join(f"  ✗ {r.name}: {r.evidence}" for r in report.failures) or "  (no check ran)"
+    raise GateFailed(
+        f"{name} v{version} cannot go to {stage}: {report.summary()}\n{failures}",
+        f"fix the failed checks (report {report.artifacts.get('html')}), then promote again; "
+        "or bypass with --force --reason",
+    )
 
 
 def promote(
@@ -62,8 +101,9 @@ def promote(
 ) -> PromotionResult:
     """Move ``stage``'s alias to ``version``, record the event and, for production, smoke-test it.
 
-    Production needs a passing gate report for the version under the current policy, unless
-    ``force`` with a ``reason``, which is recorded as such. Safe to run again after a failure.
+    The stage needs a passing gate report for the version under the current policy (the gate
+    runs now when there is none), unless ``force`` with a ``reason``, which is recorded as such.
+    Safe to run again after a failure.
     """
     if stage not in STAGES:
         raise UsageError(f"unknown stage {stage!r}", f"use one of: {', '.join(STAGES)}")
@@ -74,18 +114,7 @@ def promote(
     alias = getattr(names, stage)
     registry.version(name, version)  # fails early, naming the versions that exist
 
-    gate_note = "not required"
-    if gate_required(stage):
-        record = gate_record(registry, name, version, stage)
-        if record.passed:
-            gate_note = "passed"
-        elif force:
-            gate_note = f"FORCED past the gate: {record.explain()}"
-        else:
-            raise GateFailed(
-                f"{name} v{version} cannot go to {stage}: {record.explain()}",
-                f"run `mlgate check {name} {version} --stage {stage}`, or bypass with --force --reason",
-            )
+    gate_note = ensure_gate(registry, name, version, stage, force=force)
 
     with registry.lock(name, f"promote v{version} to {stage}"):
         aliases = registry.aliases(name)
@@ -132,7 +161,9 @@ def promote(
             event.details["smoke"] = smoke.to_dict()
         registry.record_event(event)
 
-    result = PromotionResult(name, version, stage, previous, force, previous != version, gate_note, smoke, lkg, event.op_id)
+    result = PromotionResult(
+        name, version, stage, previous, force, previous != version, gate_note, smoke, lkg, event.op_id
+    )
     if smoke is not None and not smoke.passed:
         raise SmokeTestFailed(
             f"{name} v{version} is in production but its smoke test failed: {smoke.summary()}",

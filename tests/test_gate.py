@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from mlgate import api, keys
+from mlgate.cli import main
 from mlgate.config import Settings
+from mlgate.exceptions import GateFailed
 from mlgate.gate import gate_record, policy_hash
 from mlgate.gate.checks import BUILTIN
 from mlgate.gate.testing import RecordedRun, record_training_run, register_recorded, train_iris
@@ -227,28 +230,112 @@ def _irreversible(w: World, r: Registry, n: str, t: Path) -> str:
 
 
 FAILING: list[tuple[str, Build, str, dict[str, Any], str]] = [
-    ("unpinned requirement", lambda w, r, n, t: register_recorded(r, n, *w.unpinned, CONTRACT), "requirements_pinned", {}, "scikit-learn>=1.5"),
-    ("missing evaluation digest", _with_run("no evaluation_digest"), "dataset_digests", {}, "evaluation dataset 'iris-evaluation' has no full-content sha256"),
+    (
+        "unpinned requirement",
+        lambda w, r, n, t: register_recorded(r, n, *w.unpinned, CONTRACT),
+        "requirements_pinned",
+        {},
+        "scikit-learn>=1.5",
+    ),
+    (
+        "missing evaluation digest",
+        _with_run("no evaluation_digest"),
+        "dataset_digests",
+        {},
+        "evaluation dataset 'iris-evaluation' has no full-content sha256",
+    ),
     ("no seed", _with_run("no seed"), "seed_recorded", {}, "records no seed"),
     ("no code revision", _with_run("no code_revision"), "code_revision", {}, "records no code revision"),
     ("dirty code without its diff", _with_run("dirty"), "code_revision", {}, "uncommitted changes"),
-    ("model files missing", lambda w, r, n, t: register_recorded(r, n, *w.broken, CONTRACT), "model_loads", {}, "does not load"),
-    ("model cannot be served", lambda w, r, n, t: register_recorded(r, n, *w.broken, CONTRACT), "serves_input_example", {}, "does not load"),
+    (
+        "model files missing",
+        lambda w, r, n, t: register_recorded(r, n, *w.broken, CONTRACT),
+        "model_loads",
+        {},
+        "does not load",
+    ),
+    (
+        "model cannot be served",
+        lambda w, r, n, t: register_recorded(r, n, *w.broken, CONTRACT),
+        "serves_input_example",
+        {},
+        "does not load",
+    ),
     ("metric below threshold", _worse, "quality_thresholds", {}, "accuracy=0.8733 below the minimum 0.9"),
-    ("regression against production", _regressed, "no_regression", {"quality_thresholds": {"metrics": {"accuracy": {"min": 0.5}}}}, "accuracy 0.8733 vs production v1 0.9733: worse by 0.1000 > tolerance 0.01"),
-    ("no contract bound", lambda w, r, n, t: good_version(w, r, n, contract=None), "contract_bound", {}, "no data contract is bound"),
-    ("training data not validated", _with_run("no contract_validation"), "contract_validated", {}, "records no contract validation"),
-    ("training data failed the contract", _with_run("validation failed"), "contract_validated", {}, "failed contract validation"),
-    ("contract drops a column production reads", _incompatible, "contract_compatible", {}, "column petal_width removed"),
+    (
+        "regression against production",
+        _regressed,
+        "no_regression",
+        {"quality_thresholds": {"metrics": {"accuracy": {"min": 0.5}}}},
+        "accuracy 0.8733 vs production v1 0.9733: worse by 0.1000 > tolerance 0.01",
+    ),
+    (
+        "no contract bound",
+        lambda w, r, n, t: good_version(w, r, n, contract=None),
+        "contract_bound",
+        {},
+        "no data contract is bound",
+    ),
+    (
+        "training data not validated",
+        _with_run("no contract_validation"),
+        "contract_validated",
+        {},
+        "records no contract validation",
+    ),
+    (
+        "training data failed the contract",
+        _with_run("validation failed"),
+        "contract_validated",
+        {},
+        "failed contract validation",
+    ),
+    (
+        "contract drops a column production reads",
+        _incompatible,
+        "contract_compatible",
+        {},
+        "column petal_width removed",
+    ),
     ("transform tests failed", _with_run("transform failures"), "transform_tests", {}, "4 tests, 2 failures"),
     ("no transform test results", _with_run("no transform_tests"), "transform_tests", {}, "no transform test results"),
-    ("incomplete model card", lambda w, r, n, t: good_version(w, r, n, card={k: v for k, v in card_dict().items() if k != "intended_use"}), "card_complete", {}, "intended_use: missing"),
-    ("no description", lambda w, r, n, t: good_version(w, r, n, description=""), "description_present", {}, "no description"),
+    (
+        "incomplete model card",
+        lambda w, r, n, t: good_version(w, r, n, card={k: v for k, v in card_dict().items() if k != "intended_use"}),
+        "card_complete",
+        {},
+        "intended_use: missing",
+    ),
+    (
+        "no description",
+        lambda w, r, n, t: good_version(w, r, n, description=""),
+        "description_present",
+        {},
+        "no description",
+    ),
     ("no reference profile", _with_run("no reference_profile"), "reference_profile", {}, "no reference profile"),
-    ("owner without an alert route", lambda w, r, n, t: good_version(w, r, n, card=card_dict(owner="nobody@example.com")), "alert_owner", {}, "has no route"),
-    ("previous production was rolled back", _after_a_rolled_back_release, "last_known_good", {}, "rolled back: error rate doubled"),
-    ("irreversible migration not allowed", _irreversible, "data_migrations", {"data_migrations": {"allow_irreversible": False}}, "drop-legacy-table (IRREVERSIBLE)"),
-]  # fmt: skip
+    (
+        "owner without an alert route",
+        lambda w, r, n, t: good_version(w, r, n, card=card_dict(owner="nobody@example.com")),
+        "alert_owner",
+        {},
+        "has no route",
+    ),
+    (
+        "previous production was rolled back",
+        _after_a_rolled_back_release,
+        "last_known_good",
+        {},
+        "rolled back: error rate doubled",
+    ),
+    (
+        "irreversible migration not allowed",
+        _irreversible,
+        "data_migrations",
+        {"data_migrations": {"allow_irreversible": False}},
+        "drop-legacy-table (IRREVERSIBLE)",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -285,3 +372,144 @@ def test_an_irreversible_migration_is_a_warning_by_default(
     report = api.check(name, _irreversible(world, reg, name, tmp_path), "production", registry=reg)
     assert report.passed and report.results[0].status == "warn"
     assert "--accept-irreversible" in report.results[0].action
+
+
+# --- promotion behind the gate -----------------------------------------------------------------------
+
+
+def gate_runs(reg: Registry, name: str, stage: str) -> int:
+    return sum(e.action == f"gate-{stage}" for e in api.history(name, registry=reg))
+
+
+def test_promotion_is_refused_listing_the_failed_checks_and_allowed_when_the_gate_passes(
+    world: World, reg: Registry, name: str, tmp_path: Path
+) -> None:
+    write_policy(reg, {"staging": ["quality_thresholds", "seed_recorded"]})
+    bad = _worse(world, reg, name, tmp_path)
+    good = good_version(world, reg, name)
+
+    with pytest.raises(GateFailed) as refused:
+        api.promote(name, bad, "staging", registry=reg)
+    assert "quality_thresholds: on 150 evaluation rows: accuracy=0.8733 below the minimum 0.9" in str(refused.value)
+    assert "seed_recorded" not in str(refused.value)  # only the failed checks are listed
+    assert "staging" not in reg.aliases(name)
+    assert reg.version(name, bad).tags[keys.gate_tag("staging")] == "failed"
+
+    result = api.promote(name, good, "staging", registry=reg)
+    assert result.gate == "passed" and reg.aliases(name)["staging"] == good
+    assert reg.version(name, good).tags[keys.gate_tag("staging")] == "passed"
+    promoted = api.history(name, registry=reg)[0]
+    assert promoted.action == "promote-staging" and promoted.details["gate"] == "passed"
+
+
+def test_a_passing_report_is_reused_until_the_policy_changes(world: World, reg: Registry, name: str) -> None:
+    policy = write_policy(reg, {"staging": ["seed_recorded", "card_complete"]})
+    version = good_version(world, reg, name)
+    assert api.check(name, version, "staging", registry=reg).passed
+    api.promote(name, version, "staging", registry=reg)
+    assert gate_runs(reg, name, "staging") == 1  # the stored report under the same policy was enough
+
+    policy.write_text(policy.read_text() + "# tightened later\n")
+    record = gate_record(reg, name, version, "staging")
+    assert not record.passed and "another policy" in record.explain()
+    api.promote(name, version, "staging", registry=reg)
+    assert gate_runs(reg, name, "staging") == 2  # the gate ran again under the new policy
+
+    override = reg.settings.config_dir / "policies" / f"{name}.yaml"  # type: ignore[operator]
+    override.parent.mkdir()
+    override.write_text(yaml.safe_dump({"stages": {"staging": ["seed_recorded", "description_present"]}}))
+    assert not gate_record(reg, name, version, "staging").passed  # a per-model override counts too
+    report = api.check(name, version, "staging", registry=reg)
+    assert [r.name for r in report.results] == ["seed_recorded", "description_present"]
+    assert str(override) in report.policy_sources
+
+
+def test_a_gate_that_runs_no_check_never_passes(world: World, reg: Registry, name: str) -> None:
+    write_policy(reg, {"staging": [], "production": ["seed_recorded"]})
+    version = good_version(world, reg, name)
+    report = api.check(name, version, "staging", registry=reg)
+    assert not report.passed and "never passes" in report.summary()
+    assert "no check ran" in report.to_html()
+    with pytest.raises(GateFailed, match="no check"):
+        api.promote(name, version, "staging", registry=reg)
+    assert not api.check(name, version, "canary", registry=reg).passed  # a stage the policy leaves out
+
+
+CUSTOM = """
+from mlgate.gate import failed, passed
+
+
+def owner_in_domain(ctx, params):
+    owner = ctx.tags.get("mlgate.owner", "")
+    if owner.endswith(params["domain"]):
+        return passed(f"owner {owner} is in {params['domain']}")
+    return failed(f"owner {owner} is outside {params['domain']}", "hand the model to a team in the domain")
+
+
+def fairness_service(ctx, params):
+    raise RuntimeError("the fairness service is down")
+
+
+def says_yes(ctx, params):
+    return True
+"""
+
+
+def test_a_custom_check_runs_and_one_that_raises_counts_as_failed(
+    world: World, reg: Registry, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"custom_checks_{uuid.uuid4().hex[:6]}"
+    (tmp_path / f"{module}.py").write_text(CUSTOM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_policy(
+        reg,
+        {
+            "staging": [{f"{module}:owner_in_domain": {"domain": "@example.com"}}, f"{module}:says_yes"],
+            "production": [f"{module}:owner_in_domain", f"{module}:fairness_service", "seed_recorded"],
+        },
+        {f"{module}:owner_in_domain": {"domain": "@elsewhere.org"}},
+    )
+    version = good_version(world, reg, name)
+
+    staging = api.check(name, version, "staging", registry=reg)
+    assert staging.passed, staging.results
+    assert staging.results[0].evidence == "owner ml-platform@example.com is in @example.com"
+    assert staging.results[0].area == "custom"
+
+    production = api.check(name, version, "production", registry=reg)
+    statuses = [(r.name.split(":")[1], r.status) for r in production.results[:2]]
+    assert statuses == [("owner_in_domain", "fail"), ("fairness_service", "error")]
+    assert "RuntimeError: the fairness service is down" in production.results[1].evidence
+    assert production.results[2].status == "pass"  # the next check still ran
+    assert not production.passed
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+
+def test_mlgate_check_prints_a_table_stores_the_report_and_exits_by_verdict(
+    world: World, reg: Registry, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_policy(reg, {"staging": ["quality_thresholds", "seed_recorded", "last_known_good"]})
+    good = good_version(world, reg, name)
+    bad = _worse(world, reg, name, tmp_path)
+    monkeypatch.setenv("MLGATE_CONFIG_DIR", str(reg.settings.config_dir))
+    runner = CliRunner()
+
+    passed = runner.invoke(main, ["check", name, good, "--stage", "staging"])
+    assert passed.exit_code == 0, passed.output
+    assert "✓  quality_thresholds" in passed.output and "!  last_known_good" in passed.output
+    assert "staging gate passed" in passed.output and ".html" in passed.output
+
+    failed = runner.invoke(main, ["check", name, bad, "--stage", "staging"])
+    assert failed.exit_code == 1, failed.output
+    assert "✗  quality_thresholds" in failed.output and "improve the model" in failed.output
+
+    as_json = runner.invoke(main, ["check", name, bad, "--stage", "staging", "--json"])
+    assert as_json.exit_code == 1
+    data = json.loads(as_json.output)
+    assert data["result"] == "failed" and data["checks"][0]["name"] == "quality_thresholds"
+    assert reg.version(name, bad).tags[keys.gate_report_tag("staging")] == data["artifacts"]["json"]
+
+    refused = runner.invoke(main, ["promote", name, bad, "--to", "staging"])
+    assert refused.exit_code == 1 and "quality_thresholds" in refused.output and "Traceback" not in refused.output

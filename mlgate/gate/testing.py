@@ -103,6 +103,7 @@ def record_training_run(
     With ``model`` the model is logged in the run (explicit pip_requirements, input example).
     """
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
     omitted = set(omit)
     unknown = omitted - set(RECORDS)
@@ -127,7 +128,7 @@ def record_training_run(
                 ("evaluation", evaluation, "evaluation_digest"),
             ):
                 sha = content_sha256(frame)
-                dataset = mlflow.data.from_pandas(
+                dataset = from_pandas(
                     frame, name=f"iris-{context}", targets="target", digest=sha[: keys.DIGEST_LENGTH]
                 )
                 mlflow.log_input(dataset, context=context)

@@ -140,3 +140,15 @@ def test_register_with_contract_from_the_cli(cli_env: Settings, model_uri: str, 
     reg = Registry.from_settings(cli_env)
     bound = contract_of_version(reg, "iris", "1")
     assert bound is not None and bound.name == "iris-features"
+
+
+def test_a_contract_file_changed_after_registration_is_refused(
+    registry: Registry, model_uri: str, card_path: Path, tmp_path: Path
+) -> None:
+    version = api.register("iris", model_uri, card_path, contract=IRIS, registry=registry).version
+    edited = tmp_path / "edit" / "contract.yaml"
+    edited.parent.mkdir()
+    edited.write_text(IRIS.read_text().replace("max: 5.0", "max: 50.0"))
+    registry.log_version_artifact("iris", version, edited, keys.ARTIFACT_DIR)
+    with pytest.raises(ContractError, match="does not match its recorded sha256"):
+        contract_of_version(registry, "iris", version)

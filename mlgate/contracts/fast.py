@@ -60,6 +60,8 @@ def run_checks(contract: Contract, df: pd.DataFrame, checks: list[Check]) -> lis
 
 def _rows(check: Check, mask: np.ndarray, source: pd.Series) -> CheckResult:
     positions = np.flatnonzero(mask)
+    if not len(positions):
+        return CheckResult(check, True, 0, [], mask)
     if check.kind == "null":
         sample: list[Any] = [None] * min(5, len(positions))
     else:
@@ -98,10 +100,9 @@ def _not_allowed(series: pd.Series, check: Check) -> np.ndarray:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        inside = np.asarray(pc.is_in(arrow, value_set=pa.array(allowed, type=arrow.type)), dtype=bool)
-    else:
-        inside = series.isin(allowed).to_numpy()
-    return ~inside & series.notna().to_numpy()
+        inside = pc.is_in(arrow, value_set=pa.array(allowed, type=arrow.type))
+        return np.asarray(pc.invert(pc.or_kleene(inside, pc.is_null(arrow))), dtype=bool)
+    return ~series.isin(allowed).to_numpy() & series.notna().to_numpy()
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -82,11 +82,15 @@ def _result_format(contract: Contract) -> dict[str, Any]:
 def _run(contract: Contract, df: pd.DataFrame, checks: list[Check]) -> list[CheckResult]:
     if not checks:
         return []
-    with _LOCK:
-        definition = _batch_definition()
-        suite = compile_suite(contract, checks)
-        batch = definition.get_batch(batch_parameters={"dataframe": df})
-        result = batch.validate(suite, result_format=_result_format(contract))
+    try:
+        with _LOCK:
+            definition = _batch_definition()
+            suite = compile_suite(contract, checks)
+            batch = definition.get_batch(batch_parameters={"dataframe": df})
+            result = batch.validate(suite, result_format=_result_format(contract))
+    except Exception as exc:  # noqa: BLE001 - GX fails in many ways; the report must say so, never pass
+        text = f"error: Great Expectations failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return [CheckResult(check, False, 0, [], observed=text) for check in checks]
     by_key = {}
     for r in result.results:
         cfg = r.expectation_config

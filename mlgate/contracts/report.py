@@ -178,7 +178,7 @@ def apply_policies(contract: Contract, df: pd.DataFrame, results: list[CheckResu
             summary, engine, n, len(results), failures, True, n, 0, 0, df.iloc[0:0], df.index, errors
         )
     keep = ~reject
-    frame = df[keep].copy() if reject.any() else df.copy()
+    frame = df[keep] if reject.any() else df.copy(deep=False)  # copy-on-write: df is never changed
     imputed = 0
     for name, policy, mask in impute:
         cells = mask[keep]

@@ -12,6 +12,7 @@ from mlgate.monitor.drift import drift, psi
 from mlgate.monitor.profile import build_profile, load_profile, log_profile
 from mlgate.registry import Registry
 from mlgate.testing import tiny_training_data
+from tests.monitor_helpers import isolated_version
 
 
 def frame(
@@ -41,11 +42,11 @@ def test_profile_is_json_and_describes_each_column() -> None:
 
 
 def test_profile_round_trips_through_the_registry(registry: Registry, model_uri: str) -> None:
-    mv = registry.create_version("iris", model_uri, {}, "")
-    assert load_profile(registry, "iris", mv.version) is None
+    version = isolated_version(registry, "iris", model_uri)
+    assert load_profile(registry, "iris", version) is None
     x, y = tiny_training_data()
-    log_profile(registry, "iris", str(mv.version), build_profile(x, y))
-    loaded = load_profile(registry, "iris", mv.version)
+    log_profile(registry, "iris", version, build_profile(x, y))
+    loaded = load_profile(registry, "iris", version)
     assert loaded is not None and set(loaded["features"]) == set(x.columns)
 
 

@@ -2,7 +2,7 @@
 
 Every column is counted once, vectorised: numeric columns by comparing against the
 reference's inner bin edges (no sort), categorical ones by a single value count. KS is
-evaluated on the reference's 101 quantiles (so D is a lower bound of the exact statistic,
+evaluated at the reference's 101 quantiles (so D is a lower bound of the exact statistic,
 within one percentile of it), which keeps it free of a sort of the current data.
 """
 
@@ -131,7 +131,8 @@ def _ks(ref: dict[str, Any], values: np.ndarray, nonnull: int) -> tuple[float | 
 
     q = np.asarray(quantiles)
     below = np.fromiter((np.count_nonzero(values <= x) for x in q), dtype="float64", count=q.size) / nonnull
-    statistic = float(np.max(np.abs(below - np.linspace(0, 1, q.size))))
+    reference_cdf = np.asarray(ref.get("cdf") or np.linspace(0, 1, q.size))
+    statistic = float(np.max(np.abs(below - reference_cdf)))
     m = ref["count"] * (1 - ref["null_rate"])
     n_eff = max(1, round(nonnull * m / (nonnull + m)))
     return statistic, float(kstwo.sf(statistic, n_eff))

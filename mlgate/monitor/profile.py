@@ -7,12 +7,14 @@ A profile is a JSON-serialisable dict::
      "prediction": {column: ColumnProfile, ...}}      # "prediction" for a 1-D output
 
     numeric:     {"kind": "numeric", "count", "null_rate", "edges": [inner bin edges],
-                  "counts": [len(edges) + 1], "quantiles": [101 points], "min", "max", "mean", "std"}
+                  "counts": [len(edges) + 1], "quantiles": [101 points],
+                  "cdf": [share of values <= each quantile], "min", "max", "mean", "std"}
     categorical: {"kind": "categorical", "count", "null_rate",
                   "frequencies": {value: count}, "other": count beyond the top categories}
 
 Numeric bins are the reference's deciles (open at both ends), so PSI is computed on the
-reference's own bins; the 101 quantiles give the reference CDF for a KS test.
+reference's own bins; the 101 quantiles and the reference CDF
+at them (exact, ties included) serve a KS test.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ def profile_column(series: pd.Series, kind: str, bins: int = NUMERIC_BINS, top: 
         if finite.size == 0:
             out.update(edges=[], counts=[0], quantiles=[], min=None, max=None, mean=None, std=None)
             return out
+        quantiles = np.quantile(finite, np.linspace(0, 1, 101))
         inner = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
         counts = np.bincount(np.searchsorted(inner, finite, side="right"), minlength=inner.size + 1)
         out.update(
             edges=[float(e) for e in inner],
             counts=[int(c) for c in counts],
-            quantiles=[float(q) for q in np.quantile(finite, np.linspace(0, 1, 101))],
+            quantiles=[float(q) for q in quantiles],
+            cdf=[float(c) for c in np.searchsorted(np.sort(finite), quantiles, side="right") / finite.size],
             min=float(finite.min()),
             max=float(finite.max()),
             mean=float(finite.mean()),

@@ -29,7 +29,9 @@ def register(registry: Registry, name: str, model_uri: str, folder: Path, **card
     return api.register(name, model_uri, path, registry=registry).version
 
 
-def production_and_candidate(registry: Registry, name: str, model_uri: str, folder: Path, **card: Any) -> tuple[str, str]:
+def production_and_candidate(
+    registry: Registry, name: str, model_uri: str, folder: Path, **card: Any
+) -> tuple[str, str]:
     """v1 in production (gated, smoke-tested) and v2 registered with a passing canary gate."""
     v1 = register(registry, name, model_uri, folder)
     pass_gate(registry, name, v1, "production")

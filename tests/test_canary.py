@@ -76,12 +76,20 @@ def test_start_advance_pause_resume_abort(registry: Registry, model_uri: str, tm
     assert "canary" not in registry.aliases("m") and weight_tag(registry, "m") is None
     assert registry.aliases("m")["production"] == v1
     assert registry.version("m", v2).tags[keys.STATUS] == "failed"
-    assert actions(registry, "m")[:5] == ["rollout-abort", "rollout-resume", "rollout-pause", "rollout-step", "rollout-start"]
+    assert actions(registry, "m")[:5] == [
+        "rollout-abort",
+        "rollout-resume",
+        "rollout-pause",
+        "rollout-step",
+        "rollout-start",
+    ]
     with pytest.raises(TransitionRefused, match="no rollout in progress"):
         canary.advance(registry, "m")
 
 
-def test_advancing_past_the_last_step_makes_the_canary_production(registry: Registry, model_uri: str, tmp_path: Path) -> None:
+def test_advancing_past_the_last_step_makes_the_canary_production(
+    registry: Registry, model_uri: str, tmp_path: Path
+) -> None:
     write_policy(registry.settings)
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
     canary.start(registry, "m", v2)
@@ -96,7 +104,9 @@ def test_advancing_past_the_last_step_makes_the_canary_production(registry: Regi
     assert complete.action == "rollout-complete" and complete.details["previous_production"] == v1
 
 
-def test_run_advances_on_good_figures_until_production(settings: Settings, registry: Registry, model_uri: str, tmp_path: Path) -> None:
+def test_run_advances_on_good_figures_until_production(
+    settings: Settings, registry: Registry, model_uri: str, tmp_path: Path
+) -> None:
     write_policy(settings)
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
     clock = FakeClock()
@@ -138,7 +148,9 @@ def test_run_aborts_a_canary_that_errors_and_records_the_evidence(
     assert registry.version("m", v2).tags[keys.STATUS] == "failed"
 
 
-def test_run_waits_for_traffic_then_pauses(settings: Settings, registry: Registry, model_uri: str, tmp_path: Path) -> None:
+def test_run_waits_for_traffic_then_pauses(
+    settings: Settings, registry: Registry, model_uri: str, tmp_path: Path
+) -> None:
     write_policy(settings, min_requests=1000, max_extensions=2)
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
     clock = FakeClock()
@@ -150,7 +162,9 @@ def test_run_waits_for_traffic_then_pauses(settings: Settings, registry: Registr
     assert registry.aliases("m")["canary"] == v2  # held at its weight for a person to decide
 
 
-def test_reconcile_puts_traffic_back_where_the_registry_says(registry: Registry, model_uri: str, tmp_path: Path) -> None:
+def test_reconcile_puts_traffic_back_where_the_registry_says(
+    registry: Registry, model_uri: str, tmp_path: Path
+) -> None:
     """A process killed after writing the state but before moving traffic: the next run finishes the move."""
     write_policy(registry.settings)
     _, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
@@ -168,7 +182,9 @@ def test_registry_router_is_a_traffic_router(registry: Registry) -> None:
     assert isinstance(RegistryRouter(registry, "m"), TrafficRouter)
 
 
-def test_straight_to_production_is_refused_for_a_large_metric_delta(registry: Registry, model_uri: str, tmp_path: Path) -> None:
+def test_straight_to_production_is_refused_for_a_large_metric_delta(
+    registry: Registry, model_uri: str, tmp_path: Path
+) -> None:
     write_policy(registry.settings, require_canary={"max_metric_delta": 0.05, "model_family_change": True})
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
     assert canary_reasons(registry, "m", v2) == []  # same model family, same metrics

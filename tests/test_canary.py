@@ -152,7 +152,7 @@ def test_run_waits_for_traffic_then_pauses(
     settings: Settings, registry: Registry, model_uri: str, tmp_path: Path
 ) -> None:
     write_policy(settings, min_requests=1000, max_extensions=2)
-    v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
+    _, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
     clock = FakeClock()
     canary.start(registry, "m", v2, clock=clock)
     result = canary.run(registry, "m", store(settings), clock=clock, sleep=clock.sleep, poll_seconds=10)

@@ -95,7 +95,7 @@ def test_policy_parsing_and_its_errors_name_the_file_and_key() -> None:
             "bake": "2m",
             "analysis": {"max_prediction_psi": 0.1},
             "models": {"fraud": {"bake": "30m", "analysis": {"max_p99_latency_ratio": 1.2}}},
-        },  # fmt: skip
+        },
         "rollout.yaml",
         "fraud",
     )

@@ -25,7 +25,7 @@ def test_runbook_holds_every_answer_and_the_command(registry: Registry, model_ur
     assert "## 2. How traffic goes back" in text and "production" in text
     assert "drop-legacy-table" in text and "IRREVERSIBLE" in text and "--accept-irreversible" in text
     assert "alice@example.com" in text and "business hours" in text
-    assert "## 5. Smoke test that proves it" in text and f"mlgate smoke m" in text
+    assert "## 5. Smoke test that proves it" in text and "mlgate smoke m" in text
     assert "`mlgate rollback m --accept-irreversible`" in text and "make rollback MODEL=m" in text
     assert "dry run" not in text
 

@@ -99,6 +99,7 @@ def test_unknown_policy_names_the_column_key(tmp_path: Path) -> None:
         ({"allowed": [1, "x"]}, "columns[0] (amount).allowed"),
         ({"colour": "red"}, "unknown key(s) colour"),
         ({"on_null": "impute"}, "impute needs the value"),
+        ({"on_null": None}, "columns[0] (amount).on_null: empty"),
         ({"on_null": {"impute": -1.0}}, "impute value -1.0 is not itself valid"),
     ],
 )

@@ -96,16 +96,17 @@ def is_object(dtype: Any) -> bool:
 
 def plan(contract: Contract, df: pd.DataFrame) -> list[Check]:
     """The ordered checks that apply to ``df``: value checks only for present columns of a usable type."""
+    dtypes = dict(zip(df.columns, df.dtypes, strict=True))
     checks = [Check(ROW_COUNT, "row_count", kwargs={"min_value": 1})]
     if contract.extra_columns == "reject":
         checks.append(Check(COLUMN_SET, "columns", kwargs={"column_set": contract.column_names, "exact_match": True}))
     for column in contract.columns:
         checks.append(Check(EXISTS, "missing_column", column.name))
-        if column.name not in df.columns:
+        if column.name not in dtypes:
             continue
         if not column.nullable:
             checks.append(Check(NOT_NULL, "null", column.name))
-        dtype = df[column.name].dtype
+        dtype = dtypes[column.name]
         per_row = is_object(dtype)
         kind = "type" if per_row else "column_type"
         if column.type in TYPE_LISTS:

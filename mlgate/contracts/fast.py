@@ -24,6 +24,7 @@ def run_checks(contract: Contract, df: pd.DataFrame, checks: list[Check]) -> lis
     n = len(df)
     type_bad: dict[str, np.ndarray] = {}
     results: list[CheckResult] = []
+    columns = {name: df[name] for name in {c.column for c in checks} if name in df.columns}
     for check in checks:
         name = check.column
         if check.kind == "row_count":
@@ -32,25 +33,25 @@ def run_checks(contract: Contract, df: pd.DataFrame, checks: list[Check]) -> lis
             ok = set(map(str, df.columns)) == set(check.kwargs["column_set"])
             results.append(CheckResult(check, ok, 0 if ok else n, []))
         elif check.kind == "missing_column":
-            ok = name in df.columns
+            ok = name in columns
             results.append(CheckResult(check, ok, 0 if ok else n, []))
         elif check.kind == "null":
-            mask = df[name].isna().to_numpy()
-            results.append(_rows(check, mask, df[name]))
+            mask = columns[name].isna().to_numpy()
+            results.append(_rows(check, mask, columns[name]))
         elif check.kind == "column_type":
-            dtype = df[name].dtype
+            dtype = columns[name].dtype
             ok = dtype_matches(contract.column(str(name)), dtype)
             results.append(CheckResult(check, ok, 0 if ok else n, [], observed=_dtype_name(dtype)))
         elif check.kind == "type":
-            values = df[name].to_numpy()
+            values = columns[name].to_numpy()
             types = _types(contract, str(name))
             good = np.fromiter((v is None or v != v or isinstance(v, types) for v in values), bool, n)
             mask = ~good
-            mask &= df[name].notna().to_numpy()
+            mask &= columns[name].notna().to_numpy()
             type_bad[str(name)] = mask
-            results.append(_rows(check, mask, df[name]))
+            results.append(_rows(check, mask, columns[name]))
         else:
-            series = df[name]
+            series = columns[name]
             if is_object(series.dtype):
                 series = typed_values(contract.column(str(name)), series, type_bad.get(str(name)))
             mask = _range_bad(series, check) if check.kind == "range" else _not_allowed(series, check)

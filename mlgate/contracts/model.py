@@ -171,8 +171,10 @@ def _unknown(data: dict[str, Any], known: tuple[str, ...], where: str, problems:
         )
 
 
-def _policy(raw: Any, key: str, problems: _Problems) -> Policy | None:
+def _policy(raw: Any, key: str, problems: _Problems, stated: bool = False) -> Policy | None:
     if raw is None:
+        if stated:
+            problems.add(key, f"empty: write one of {', '.join(POLICIES)} or {{impute: VALUE}}")
         return None
     if isinstance(raw, str):
         if raw == "impute":
@@ -249,7 +251,7 @@ def _column(raw: Any, i: int, defaults: dict[str, Policy | None], problems: _Pro
         ok = False
     policies: dict[str, Policy | None] = {}
     for key in ("on_null", "on_invalid"):
-        policy = _policy(raw.get(key), f"{where}{key}", problems) if key in raw else defaults.get(key)
+        policy = _policy(raw.get(key), f"{where}{key}", problems, stated=True) if key in raw else defaults.get(key)
         if key in raw and policy is None:
             ok = False
         if policy is None and not (key == "on_null" and nullable is True) and key not in raw:

@@ -232,8 +232,9 @@ def _restore_types(contract: Contract, frame: pd.DataFrame) -> None:
     """Give mixed (object) columns their contract type once every value left is of that type."""
     from mlgate.contracts.checks import is_object, value_types
 
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
     for column in contract.columns:
-        if column.name not in frame.columns or not is_object(frame[column.name].dtype):
+        if column.name not in dtypes or not is_object(dtypes[column.name]):
             continue
         values = frame[column.name]
         types = value_types(column.type)

@@ -122,6 +122,8 @@ def _merge_layer(path: Path, layer: dict[str, Any], where: str, shared: dict[str
         if params is not None and not isinstance(params, dict):
             raise PolicyError(f"{path}: {where}checks.{check_name} must be a mapping of parameters", "fix the value")
         shared[str(check_name)] = {**shared.get(str(check_name), {}), **(params or {})}
+        if ":" not in str(check_name):  # a bad value is reported where it is written
+            BUILTIN[str(check_name)].validate(params or {}, f"{path}: {where}checks.{check_name}", partial=True)
     for stage, entries in _mapping(layer.get("stages"), f"{path}: {where}stages").items():
         if stage not in STAGES:
             raise PolicyError(f"{path}: {where}stages.{stage}: unknown stage", f"stages are: {', '.join(STAGES)}")

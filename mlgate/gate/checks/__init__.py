@@ -8,7 +8,7 @@ from typing import Any
 
 from mlgate.exceptions import PolicyError
 
-Validator = Callable[[dict[str, Any], str], dict[str, Any]]
+Validator = Callable[..., dict[str, Any]]  # (params, key, partial=False) -> checked params
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class CheckSpec:
     validate: Validator
 
 
-def no_params(params: dict[str, Any], key: str) -> dict[str, Any]:
+def no_params(params: dict[str, Any], key: str, partial: bool = False) -> dict[str, Any]:
     """For checks that take no parameters."""
     if params:
         raise PolicyError(f"{key}: takes no parameters, got {', '.join(map(str, params))}", "remove them")
@@ -31,8 +31,8 @@ def no_params(params: dict[str, Any], key: str) -> dict[str, Any]:
 def allowed_params(required: tuple[str, ...] = (), **rules: Callable[[Any, str], Any]) -> Validator:
     """A validator accepting only the named parameters (``required`` ones must be set), each checked by its rule."""
 
-    def validate(params: dict[str, Any], key: str) -> dict[str, Any]:
-        for name in required:
+    def validate(params: dict[str, Any], key: str, partial: bool = False) -> dict[str, Any]:
+        for name in () if partial else required:
             if params.get(name) is None:
                 raise PolicyError(f"{key}: parameter {name!r} is required", "set it under checks: in the policy")
         unknown = sorted(set(map(str, params)) - set(rules))

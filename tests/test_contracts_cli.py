@@ -152,3 +152,16 @@ def test_a_contract_file_changed_after_registration_is_refused(
     registry.log_version_artifact("iris", version, edited, keys.ARTIFACT_DIR)
     with pytest.raises(ContractError, match="does not match its recorded sha256"):
         contract_of_version(registry, "iris", version)
+
+
+def test_compat_command_exits_1_with_reasons(tmp_path: Path) -> None:
+    data = yaml.safe_load(IRIS.read_text())
+    data["version"] = "1.1.0"
+    data["columns"][0]["range"]["min"] = 1.0
+    newer = tmp_path / "newer.yaml"
+    newer.write_text(yaml.safe_dump(data))
+    same = run("contract", "compat", str(IRIS), str(IRIS))
+    assert same.exit_code == 0 and same.output.startswith("COMPATIBLE")
+    tightened = run("contract", "compat", str(IRIS), str(newer))
+    assert tightened.exit_code == 1
+    assert "column sepal_length: min raised from 0.0 to 1.0: needs a new major version" in tightened.output

@@ -1,4 +1,4 @@
-"""CLI commands for data contracts: `mlgate contract validate CONTRACT.yaml DATA.(csv|parquet)`."""
+"""CLI commands for data contracts: `mlgate contract validate CONTRACT DATA` and `mlgate contract compat OLD NEW`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from mlgate.cli.render import emit_json, table
 
 @click.group()
 def contract() -> None:
-    """Versioned data contracts: validate data files against a contract."""
+    """Versioned data contracts: validate data files, compare contract versions."""
 
 
 @contract.command()
@@ -34,6 +34,29 @@ def validate(contract_file: str, data_file: str, fast: bool, strict: bool, outpu
     else:
         _render(report, data_file)
     if failed:
+        click.get_current_context().exit(1)
+
+
+@contract.command()
+@click.argument("old_file", metavar="OLD.yaml", type=click.Path(dir_okay=False))
+@click.argument("new_file", metavar="NEW.yaml", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def compat(old_file: str, new_file: str, as_json: bool) -> None:
+    """Check that NEW can serve the inputs OLD accepted; exit 1 with the reasons when it cannot."""
+    from mlgate import contracts
+
+    old, new = contracts.load_contract(old_file), contracts.load_contract(new_file)
+    result = contracts.compatible(old, new)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        verdict = "COMPATIBLE" if result.ok else "INCOMPATIBLE"
+        click.echo(f"{verdict}: {new.name}@{new.version} against {old.name}@{old.version}")
+        for reason in result.reasons:
+            click.echo(f"  - {reason}")
+        for note in result.notes:
+            click.echo(f"  note: {note}")
+    if not result.ok:
         click.get_current_context().exit(1)
 
 

@@ -85,13 +85,20 @@ def profile_column(series: pd.Series, kind: str, bins: int = NUMERIC_BINS, top: 
             std=float(finite.std()),
         )
         return out
-    present = series.dropna()
-    counts_by_value = present.map(category_key).value_counts()
+    merged: dict[str, int] = {}
+    raw = series.value_counts(dropna=True)  # count first, then name the (few) distinct values
+    for value, n in zip(raw.index.tolist(), raw.to_numpy().tolist(), strict=True):
+        key = category_key(value)
+        merged[key] = merged.get(key, 0) + int(n)
+    import pandas as pd
+
+    counts_by_value = pd.Series(merged, dtype="int64").sort_values(ascending=False, kind="stable")
     kept = counts_by_value.iloc[:top]
+    present = int(counts_by_value.sum())
     return {
         "kind": "categorical",
         "count": total,
-        "null_rate": (total - len(present)) / total if total else 0.0,
+        "null_rate": (total - present) / total if total else 0.0,
         "frequencies": {str(k): int(v) for k, v in kept.items()},
         "other": int(counts_by_value.iloc[top:].sum()),
     }

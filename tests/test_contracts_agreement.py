@@ -99,6 +99,7 @@ def test_fast_path_agrees_with_great_expectations(seed: int, wrong_types: bool, 
     if wrong_types:
         assert "type" in kinds
     pd.testing.assert_frame_equal(fast.frame, slow.frame)
+    pd.testing.assert_frame_equal(fast.rejected, slow.rejected)
     for f_fast, f_slow in zip(fast.failures, slow.failures, strict=True):
         assert f_fast.sample == f_slow.sample, f_fast
 

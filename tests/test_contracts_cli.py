@@ -54,7 +54,8 @@ def test_dirty_csv_reports_policies_and_writes_output(tmp_path: Path, dirty: pd.
     data = tmp_path / "dirty.csv"
     dirty.to_csv(data, index=False)
     out = tmp_path / "clean.parquet"
-    result = run("contract", "validate", str(IRIS), str(data), "--output", str(out))
+    quarantine = tmp_path / "rejected.csv"
+    result = run("contract", "validate", str(IRIS), str(data), "--output", str(out), "--rejected", str(quarantine))
     assert result.exit_code == 0, result.output
     assert "ACCEPTED with policies applied" in result.output
     assert "rejected rows 1, imputed values 1, flagged rows 1" in result.output
@@ -62,6 +63,7 @@ def test_dirty_csv_reports_policies_and_writes_output(tmp_path: Path, dirty: pd.
     written = pd.read_parquet(out)
     assert len(written) == 9 and written["sepal_length"].iloc[0] == 5.8
     assert written["_mlgate_flags"].tolist().count("petal_width:range") == 1
+    assert pd.read_csv(quarantine)["_mlgate_rejected"].tolist() == ["petal_length:type"]
     strict = run("contract", "validate", str(IRIS), str(data), "--strict")
     assert strict.exit_code == 1
 

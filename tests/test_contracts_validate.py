@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgate.contracts import FLAGS_COLUMN, coerce, fast_validate, load_contract, parse_contract, validate
+from mlgate.contracts import (
+    FLAGS_COLUMN,
+    REJECTED_COLUMN,
+    coerce,
+    fast_validate,
+    load_contract,
+    parse_contract,
+    validate,
+)
 from mlgate.contracts.report import apply_policies
 from mlgate.testing import tiny_training_data
 
@@ -58,12 +66,14 @@ def test_reject_row_removes_and_counts_rows() -> None:
     assert failed[("amount", "range")].sample == [250.0]
     assert failed[("amount", "range")].policy == "reject_row"
     assert report.rows_in == report.rows_out + report.rejected_rows
+    assert report.rejected[REJECTED_COLUMN].to_dict() == {"b": "amount:null", "c": "amount:range"}
 
 
 def test_reject_batch_refuses_everything() -> None:
     report = validate(contract_with(on_invalid="reject_batch"), ORDERS)
     assert not report.success and report.batch_rejected
     assert report.rejected_rows == 4 and report.frame.empty
+    assert len(report.rejected) == 4 and set(report.rejected[REJECTED_COLUMN]) == {"amount:range"}
     assert "outside [0, 100]" in report.problems()["amount"][-1]
 
 

@@ -18,8 +18,17 @@ def contract() -> None:
 @click.option("--fast", is_flag=True, help="Use the inference-time validator instead of Great Expectations.")
 @click.option("--strict", is_flag=True, help="Exit 1 on any failed expectation, even one a policy handled.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the data after policies (.csv or .parquet).")
+@click.option("--rejected", type=click.Path(dir_okay=False), help="Write the rejected rows, with why (quarantine).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def validate(contract_file: str, data_file: str, fast: bool, strict: bool, output: str | None, as_json: bool) -> None:
+def validate(
+    contract_file: str,
+    data_file: str,
+    fast: bool,
+    strict: bool,
+    output: str | None,
+    rejected: str | None,
+    as_json: bool,
+) -> None:
     """Validate DATA against CONTRACT; exit 1 when the batch is rejected (or, with --strict, on any failure)."""
     from mlgate import contracts
 
@@ -28,6 +37,8 @@ def validate(contract_file: str, data_file: str, fast: bool, strict: bool, outpu
     report = contracts.fast_validate(bound, df) if fast else contracts.validate(bound, df)
     if output and report.success:
         contracts.write_data(report.frame, output)
+    if rejected and report.rejected_rows:
+        contracts.write_data(report.rejected, rejected)
     failed = not report.success or (strict and not report.clean)
     if as_json:
         emit_json(report.to_dict())

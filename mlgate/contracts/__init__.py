@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from mlgate.contracts.model import (
     BACKFILL_STRATEGIES,
+    FLAGS_COLUMN,
     POLICIES,
+    REJECTED_COLUMN,
     TYPES,
     Backfill,
     Column,
@@ -38,6 +40,7 @@ __all__ = [
     "BACKFILL_STRATEGIES",
     "FLAGS_COLUMN",
     "POLICIES",
+    "REJECTED_COLUMN",
     "TYPES",
     "Backfill",
     "Column",
@@ -54,8 +57,6 @@ __all__ = [
     "validate",
     "write_data",
 ]
-
-FLAGS_COLUMN = "_mlgate_flags"
 
 
 def validate(contract: Contract, df: pd.DataFrame) -> ValidationReport:

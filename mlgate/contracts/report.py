@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from mlgate.contracts.checks import CheckResult
-from mlgate.contracts.model import Contract, Policy
+from mlgate.contracts.model import FLAGS_COLUMN, REJECTED_COLUMN, Contract, Policy
 
-FLAGS_COLUMN = "_mlgate_flags"
 _PROBLEMS = {
     "row_count": "the batch has no rows",
     "columns": "the columns differ from the contract's (extra_columns: reject)",
@@ -56,6 +55,7 @@ class ValidationReport:
     frame: pd.DataFrame
     rejected_index: pd.Index = field(default_factory=lambda: pd.Index([]))
     errors: list[str] = field(default_factory=list)  # checks that could not be evaluated
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)  # the rejected rows, with why, for quarantine
 
     @property
     def success(self) -> bool:
@@ -100,6 +100,7 @@ class ValidationReport:
             "failures": [f.to_dict() for f in self.failures],
             "errors": list(self.errors),
             "rejected_index_sample": [_jsonable(v) for v in self.rejected_index[:20]],
+            "rejected_reasons_sample": self.rejected[REJECTED_COLUMN].head(20).tolist() if len(self.rejected) else [],
         }
 
 
@@ -132,6 +133,8 @@ def apply_policies(contract: Contract, df: pd.DataFrame, results: list[CheckResu
     errors: list[str] = []
     batch = False
     reject = np.zeros(n, dtype=bool)
+    reasons: list[tuple[str, np.ndarray]] = []
+    batch_reasons: list[str] = []
     impute: list[tuple[str, Policy, np.ndarray]] = []
     flags: list[tuple[str, np.ndarray]] = []
     for result in results:
@@ -164,18 +167,22 @@ def apply_policies(contract: Contract, df: pd.DataFrame, results: list[CheckResu
         mask = result.mask
         if policy.action == "reject_batch":
             batch = True
+            batch_reasons.append(f"{check.column or 'batch'}:{check.kind}")
         elif mask is None:
             continue
         elif policy.action == "reject_row":
             reject |= mask
+            reasons.append((f"{check.column}:{check.kind}", mask))
         elif policy.action == "impute":
             impute.append((str(check.column), policy, mask))
         else:
             flags.append((f"{check.column}:{check.kind}", mask))
     summary = contract.summary()
     if batch:
+        why = ";".join(batch_reasons + [f"error:{e}" for e in errors[:1]]) or "batch"
+        rejected = df.assign(**{REJECTED_COLUMN: why})
         return ValidationReport(
-            summary, engine, n, len(results), failures, True, n, 0, 0, df.iloc[0:0], df.index, errors
+            summary, engine, n, len(results), failures, True, n, 0, 0, df.iloc[0:0], df.index, errors, rejected
         )
     keep = ~reject
     frame = df[keep] if reject.any() else df.copy(deep=False)  # copy-on-write: df is never changed
@@ -198,7 +205,7 @@ def apply_policies(contract: Contract, df: pd.DataFrame, results: list[CheckResu
     _restore_types(contract, frame)
     return ValidationReport(
         summary, engine, n, len(results), failures, False, int(reject.sum()), imputed, flagged, frame,
-        df.index[reject], errors,
+        df.index[reject], errors, df[reject].assign(**{REJECTED_COLUMN: _flag_texts(reasons, reject)}),
     )  # fmt: skip
 
 
@@ -214,7 +221,7 @@ def _can_hold(values: pd.Series, value: Any) -> bool:
 
 
 def _flag_texts(flags: list[tuple[str, np.ndarray]], keep: np.ndarray) -> np.ndarray:
-    """One text per kept row: ``col:kind`` entries joined by ``;`` for flagged rows, empty otherwise."""
+    """One text per selected row: ``col:kind`` entries joined by ``;`` for flagged rows, empty otherwise."""
     kept = [(label, mask[keep]) for label, mask in flags]
     any_flag = np.zeros(int(keep.sum()), dtype=bool)
     for _, mask in kept:

@@ -315,6 +315,7 @@ def monitor(
     report_dir: str | Path | None = None,
     alert: bool = True,
     progress: Any = None,
+    score: bool = False,
     registry: Registry | None = None,
 ) -> Any:
     """One monitoring pass over the gateway's last ``window`` (or a CSV / Parquet ``batch``).
@@ -333,6 +334,7 @@ def monitor(
         report_dir=report_dir,
         alert=alert,
         progress=progress,
+        score=score,
     )
     return run_pass(_reg(registry), name, options)
 

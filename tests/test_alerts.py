@@ -245,3 +245,12 @@ def test_alert_rules_are_read_and_validated(settings: Settings) -> None:
     path.write_text(yaml.safe_dump({"rules": [{"signal": "x", "threshold": 1, "severity": "urgent"}]}))
     with pytest.raises(ConfigError, match="severity 'urgent'"):
         load_rules(settings)
+
+
+def test_alert_for_an_owner_without_route_is_reported_not_raised(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    write_owners(settings, receiver.url, monkeypatch)
+    stray = Alert(model="iris", signal="drift.max_psi", severity="critical", owner="nobody@example.com")
+    note = router(settings, Clock(WEDNESDAY_MORNING), tmp_path).fire(stray)
+    assert note.action == "unrouted" and "nobody@example.com" in (note.error or "") and receiver.received == []

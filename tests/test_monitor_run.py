@@ -118,12 +118,17 @@ def test_cli_monitor_json_and_report_renders_in_chromium(cli_env: Settings, regi
                                                         tmp_path: Path) -> None:  # fmt: skip
     path = tmp_path / "batch.csv"
     batch(shift=1.0).to_csv(path, index=False)
-    out = CliRunner().invoke(main, ["monitor", "iris", "--batch", str(path), "--json", "--no-alert", "--test", "ks"])
+    args = ["monitor", "iris", "--batch", str(path), "--json", "--no-alert", "--test", "ks", "--score"]
+    out = CliRunner().invoke(main, args)
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
+    assert set(data["drift"]["prediction"]) == {"prediction"}, data["notes"]  # scored with the model
     assert data["drift"]["drifted"] == ["petal_width"] and data["drift"]["features"]["petal_width"]["ks_p_value"] < 0.01
     text = CliRunner().invoke(main, ["monitor", "iris", "--batch", str(path), "--no-alert", "--fail-on-alert"])
     assert text.exit_code == 1 and "FIRING" in text.output and "drifted: petal_width" in text.output
+    looped = CliRunner().invoke(main, ["monitor", "iris", "--batch", str(path), "--no-alert", "--every", "0.1s",
+                                       "--max-passes", "2"])  # fmt: skip
+    assert looped.exit_code == 0 and looped.output.count("drifted: petal_width") == 2
     missing = CliRunner().invoke(main, ["monitor", "iris", "--batch", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 2 and "does not exist" in missing.output and "Traceback" not in missing.output
 

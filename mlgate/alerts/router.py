@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import keys
-from mlgate.alerts.delivery import DeliveryResult, send
+from mlgate.alerts.delivery import DeliveryResult, log, send
 from mlgate.alerts.routing import OnDuty, Route, Target, _target, load_owners, on_duty
 from mlgate.config import Settings
 from mlgate.exceptions import ConfigError, MlgateError
@@ -54,7 +54,7 @@ class Notification:
     """What the router did with one fire / resolve call."""
 
     alert: str
-    action: str  # sent | deduplicated | escalated | resolved | not-firing | queued
+    action: str  # sent | deduplicated | escalated | resolved | not-firing | unrouted (no owner route: see error)
     owner: str | None = None
     person: str | None = None
     period: str | None = None
@@ -188,7 +188,8 @@ class AlertRouter:
         try:
             duty = self.duty(alert)
         except MlgateError as exc:
-            return Notification(alert.key, "queued", error=str(exc))
+            log.warning("alert %s has no route: %s", alert.key, exc)
+            return Notification(alert.key, "unrouted", error=str(exc))
         state = self._load()
         current = state["firing"].get(alert.key)
         now = self.clock()

@@ -59,6 +59,7 @@ def _render(result: Any) -> None:
 @click.option("--window", default="1h", show_default=True, help="Traffic window of each pass (90s, 30m, 1h, 1d).")
 @click.option("--every", help="Run a pass every this long (e.g. 60s) until interrupted.")
 @click.option("--batch", type=click.Path(dir_okay=False), help="Monitor a CSV / Parquet file instead of the gateway.")
+@click.option("--score", is_flag=True, help="Score a --batch without predictions with the model (prediction drift).")
 @click.option("--version", help="Version whose reference profile to compare with (default: production).")
 @click.option("--test", "tests", multiple=True, type=click.Choice(["ks", "chi2"]), help="Add a statistical test.")
 @click.option("--report-dir", type=click.Path(file_okay=False), help="Where HTML reports go.")
@@ -71,6 +72,7 @@ def monitor(
     window: str,
     every: str | None,
     batch: str | None,
+    score: bool,
     version: str | None,
     tests: tuple[str, ...],
     report_dir: str | None,
@@ -92,7 +94,7 @@ def monitor(
         try:
             result = api.monitor(
                 name, window=window, batch=batch, version=version, tests=tests or None,
-                report_dir=report_dir, alert=not no_alert, progress=_progress(bool(batch) and not as_json),
+                report_dir=report_dir, alert=not no_alert, score=score, progress=_progress(bool(batch) and not as_json),
             )  # fmt: skip
         except MlgateError as exc:
             if interval is None:

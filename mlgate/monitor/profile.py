@@ -104,7 +104,8 @@ def profile_column(series: pd.Series, kind: str, bins: int = NUMERIC_BINS, top: 
     }
 
 
-def _prediction_frame(predictions: Any) -> pd.DataFrame:
+def prediction_frame(predictions: Any) -> pd.DataFrame:
+    """Predictions (list, array, Series or DataFrame) as a frame with the profile's prediction column names."""
     import pandas as pd
 
     if isinstance(predictions, pd.DataFrame):
@@ -132,7 +133,7 @@ def build_profile(features: pd.DataFrame, predictions: Any = None) -> dict[str, 
         "prediction": {},
     }
     if predictions is not None:
-        frame = _prediction_frame(predictions)
+        frame = prediction_frame(predictions)
         result["prediction"] = {
             str(c): profile_column(frame[c], column_kind(frame[c], is_prediction=True)) for c in frame.columns
         }

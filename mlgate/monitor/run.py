@@ -55,6 +55,7 @@ class MonitorOptions:
     alert: bool = True
     now: datetime | None = None
     progress: Progress | None = None
+    score: bool = False  # a batch without predictions: score it with the version's model first
 
 
 @dataclass
@@ -234,6 +235,8 @@ def run_pass(
     expected = None
     if opts.batch is not None:
         frame = read_batch(opts.batch, opts.progress)
+        if opts.score and profile is not None and _predictions_of(frame, profile) is None:
+            frame = _score(registry, name, version, frame, profile, notes)
         source, label, window_seconds = f"batch {opts.batch}", "batch", None
     else:
         from mlgate.serving.record import PredictionStore, default_store_url
@@ -270,6 +273,27 @@ def run_pass(
         result.notifications = _alert(registry, router, result)
     _write_report(registry, result, opts)
     return result
+
+
+def _score(
+    registry: Registry, name: str, version: str, frame: pd.DataFrame, profile: dict[str, Any], notes: list[str]
+) -> pd.DataFrame:
+    """The batch with the model's predictions added (a failure is noted, the pass goes on without them)."""
+    from mlgate.monitor.profile import prediction_frame
+    from mlgate.registry import mlflow_uris
+
+    try:
+        import mlflow.pyfunc
+
+        with mlflow_uris(registry.settings):
+            model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        inputs = frame[[c for c in profile.get("features", {}) if c in frame.columns]]
+        predicted = prediction_frame(model.predict(inputs))
+    except Exception as exc:  # noqa: BLE001 - scoring is optional evidence; the rest of the pass stands
+        notes.append(f"batch not scored with {name} v{version}: {type(exc).__name__}: {str(exc)[:300]}")
+        return frame
+    predicted.index = frame.index
+    return frame.join(predicted[[c for c in predicted.columns if c not in frame.columns]])
 
 
 def _contract(registry: Registry, name: str, version: str, notes: list[str]) -> Any:

@@ -61,6 +61,19 @@ def _copy_model(settings: Settings, model_uri: str, folder: Path, edit: Callable
     return f"{registry.client.get_run(run.run_id).info.artifact_uri}/model_copy", run.run_id
 
 
+def _swap_evaluation_set(settings: Settings, folder: Path) -> str:
+    """A complete run whose stored evaluation set was replaced after its dataset was logged."""
+    from mlgate.gate.testing import iris_frames
+
+    run = record_training_run(settings)
+    _, _, evaluation = iris_frames()
+    evaluation.loc[0, "sepal_length"] = 9.9
+    folder.mkdir()
+    evaluation.to_parquet(folder / Path(keys.EVALUATION_ARTIFACT).name, index=False)
+    Registry.from_settings(settings).client.log_artifact(run.run_id, str(folder / "evaluation.parquet"), "mlgate")
+    return run.run_id
+
+
 def _unpin(path: Path) -> None:
     req = path / "requirements.txt"
     req.write_text(
@@ -85,6 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     runs["validation failed"] = record_training_run(settings, contract_validation="failed").run_id
     runs["transform failures"] = record_training_run(settings, transform_failures=2).run_id
     runs["complete"] = record_training_run(settings).run_id
+    runs["evaluation swapped"] = _swap_evaluation_set(settings, folder / "swapped")
     runs["dirty"] = record_training_run(settings, code_revision="4f2a9c1-dirty").run_id
     unpinned = _copy_model(settings, good.model_uri, folder / "unpinned", _unpin)
     broken = _copy_model(settings, good.model_uri, folder / "broken", lambda p: (p / "model.pkl").unlink())
@@ -243,6 +257,13 @@ FAILING: list[tuple[str, Build, str, dict[str, Any], str]] = [
         "dataset_digests",
         {},
         "evaluation dataset 'iris-evaluation' has no full-content sha256",
+    ),
+    (
+        "evaluation set swapped after logging",
+        _with_run("evaluation swapped"),
+        "dataset_digests",
+        {},
+        "is not the logged evaluation dataset",
     ),
     ("no seed", _with_run("no seed"), "seed_recorded", {}, "records no seed"),
     ("no code revision", _with_run("no code_revision"), "code_revision", {}, "records no code revision"),
@@ -513,3 +534,23 @@ def test_mlgate_check_prints_a_table_stores_the_report_and_exits_by_verdict(
 
     refused = runner.invoke(main, ["promote", name, bad, "--to", "staging"])
     assert refused.exit_code == 1 and "quality_thresholds" in refused.output and "Traceback" not in refused.output
+
+
+def test_the_html_report_renders_every_check_in_a_browser(
+    world: World, reg: Registry, name: str, tmp_path: Path
+) -> None:
+    from tests.browser import external_references, render_check, require_chromium
+
+    chromium = require_chromium()
+    write_policy(reg, {"production": ["seed_recorded", "quality_thresholds", "last_known_good"]})
+    report = api.check(name, _worse(world, reg, name, tmp_path), "production", registry=reg)
+    page = reg.download_version_artifact(name, report.version, report.artifacts["html"], tmp_path / "html")
+
+    assert external_references(page) == []  # self-contained: renders in the MLflow UI's artifact view
+    seen = render_check(page, ["h1.failed", "table.mlgate-gate", "tr.pass", "tr.fail", "tr.warn", "td"], chromium)
+    for selector, count in {"h1.failed": 1, "table.mlgate-gate": 1, "tr.pass": 1, "tr.fail": 1, "tr.warn": 1}.items():
+        assert seen[selector] == {"count": count, "visible": count, "hidden": []}, (selector, seen[selector])
+    assert seen["td"]["visible"] == seen["td"]["count"] == 3 * 6
+    text = page.read_text()
+    for check in ("seed_recorded", "quality_thresholds", "last_known_good"):
+        assert f"<td>{check}</td>" in text

@@ -9,7 +9,6 @@ validation verdict.
 from __future__ import annotations
 
 import functools
-import hashlib
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,12 +44,10 @@ class RecordedRun:
 
 
 def content_sha256(frame: Any) -> str:
-    """sha256 of a DataFrame's full content (every row, column names and values)."""
-    import pandas as pd
+    """sha256 of a DataFrame's full content, the way mlgate.training computes it."""
+    from mlgate.training import dataset_sha256
 
-    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+    return dataset_sha256(frame)
 
 
 def iris_frames(eval_rows: int | None = None, seed: int = 0) -> tuple[Any, Any, Any]:

@@ -90,6 +90,8 @@ def dataset_digests(ctx: GateContext, params: dict[str, Any]) -> Outcome:
                 )
             else:
                 seen.append(f"{context} {dataset.name} sha256 {full[:12]}…")
+    if not problems:
+        problems += _evaluation_set_matches(ctx)
     if problems:
         return failed(
             "; ".join(problems),
@@ -98,6 +100,24 @@ def dataset_digests(ctx: GateContext, params: dict[str, Any]) -> Outcome:
             problems=problems,
         )
     return passed("; ".join(seen))
+
+
+def _evaluation_set_matches(ctx: GateContext) -> list[str]:
+    """The evaluation set the gate scores must be the logged evaluation dataset, byte for byte."""
+    local = ctx.artifact(keys.EVALUATION_ARTIFACT)
+    if local is None:
+        return []  # quality_thresholds reports a missing evaluation set
+    dataset_sha256 = ctx.require("mlgate.training", "dataset_sha256", "hashes a dataset's full content")
+    import pandas as pd
+
+    recorded = ctx.run_tags.get(keys.DATASET_SHA256_TAG.format(context="evaluation"), "")
+    actual = dataset_sha256(pd.read_parquet(local))
+    if actual != recorded:
+        return [
+            f"the evaluation set stored as {keys.EVALUATION_ARTIFACT} (sha256 {actual[:12]}…) is not the logged "
+            f"evaluation dataset (sha256 {recorded[:12]}…)"
+        ]
+    return []
 
 
 def model_loads(ctx: GateContext, params: dict[str, Any]) -> Outcome:

@@ -3,7 +3,8 @@
 A version may go straight to production after staging unless, compared with the current
 production version, it binds a new major data-contract version, belongs to another model
 family (flavor or estimator class), or moves a metric both record by more than the allowed
-relative delta.
+relative delta. The rules apply once ``mlflow_config/rollout.yaml`` exists (the project ships one).
+`mlgate promote --to production` enforces them; ``--force --reason`` bypasses them, on record.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from mlgate import keys
-from mlgate.canary_policy import load_rollout_policy
+from mlgate.canary_policy import ROLLOUT_FILE, load_rollout_policy
 from mlgate.exceptions import MlgateError, TransitionRefused
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ def _metrics(registry: Registry, name: str, version: str) -> dict[str, float]:
 
 def canary_reasons(registry: Registry, name: str, version: str) -> list[str]:
     """Why ``version`` needs a canary before production (empty: it may go straight there)."""
+    if registry.settings.config_file(ROLLOUT_FILE) is None:
+        return []  # the rules apply once a team writes its rollout policy (mlflow_config/rollout.yaml)
     rules = load_rollout_policy(registry.settings, name).require_canary
     production = registry.aliases(name).get(registry.settings.aliases.production)
     version = str(version)
@@ -87,8 +90,8 @@ def canary_reasons(registry: Registry, name: str, version: str) -> list[str]:
         try:
             new_family = model_family(registry, name, version)
             old_family = model_family(registry, name, production)
-        except MlgateError as exc:
-            reasons.append(f"model family unknown ({exc.message})")
+        except MlgateError:
+            pass  # a model whose family cannot be read is judged by the gate's checks, not here
         else:
             if new_family != old_family:
                 reasons.append(f"another model family ({old_family} -> {new_family})")

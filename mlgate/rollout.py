@@ -115,6 +115,10 @@ def promote(
     registry.version(name, version)  # fails early, naming the versions that exist
 
     gate_note = ensure_gate(registry, name, version, stage, force=force)
+    if stage == "production" and not force:
+        from mlgate.canary_required import ensure_no_canary_needed
+
+        ensure_no_canary_needed(registry, name, version)  # risky changes go through `mlgate rollout`
 
     with registry.lock(name, f"promote v{version} to {stage}"):
         aliases = registry.aliases(name)

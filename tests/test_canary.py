@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mlgate import api, canary, keys
-from mlgate.canary_required import canary_reasons, ensure_no_canary_needed
+from mlgate.canary_required import canary_reasons
 from mlgate.config import Settings
 from mlgate.exceptions import GateFailed, PolicyError, TransitionRefused
 from mlgate.registry import Registry
@@ -182,18 +182,19 @@ def test_registry_router_is_a_traffic_router(registry: Registry) -> None:
     assert isinstance(RegistryRouter(registry, "m"), TrafficRouter)
 
 
-def test_straight_to_production_is_refused_for_a_large_metric_delta(
-    registry: Registry, model_uri: str, tmp_path: Path
-) -> None:
-    write_policy(registry.settings, require_canary={"max_metric_delta": 0.05, "model_family_change": True})
+def test_risky_changes_cannot_go_straight_to_production(registry: Registry, model_uri: str, tmp_path: Path) -> None:
+    write_policy(registry.settings, require_canary={"contract_major_change": True, "model_family_change": True})
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
-    assert canary_reasons(registry, "m", v2) == []  # same model family, same metrics
-    ensure_no_canary_needed(registry, "m", v2)
-    run_v1 = registry.version("m", v1).run_id
-    registry.client.log_metric(run_v1, "accuracy", 0.90)
-    # v2 is the same logged model (same run) in these tests: give it its own family tag to differ
-    registry.set_version_tag("m", v2, "mlgate.model_family", "sklearn:GradientBoosting")
+    assert canary_reasons(registry, "m", v2) == []  # same model family, no contract: no canary needed
+    registry.set_version_tag("m", v1, keys.CONTRACT_VERSION, "1.4.0")
+    registry.set_version_tag("m", v2, keys.CONTRACT_VERSION, "2.0.0")
+    registry.set_version_tag("m", v2, "mlgate.model_family", "sklearn:GradientBoostingClassifier")
     reasons = canary_reasons(registry, "m", v2)
-    assert any("another model family" in r for r in reasons)
-    with pytest.raises(TransitionRefused, match="needs a canary"):
-        ensure_no_canary_needed(registry, "m", v2)
+    assert any("major contract version (1.4.0 -> 2.0.0)" in r for r in reasons)
+    assert any("another model family" in r and "LogisticRegression" in r for r in reasons)
+    with pytest.raises(TransitionRefused, match="needs a canary") as refused:
+        api.promote("m", v2, "production", registry=registry)
+    assert f"mlgate rollout start m {v2}" in str(refused.value)
+    assert registry.aliases("m")["production"] == v1
+    forced = api.promote("m", v2, "production", force=True, reason="hotfix, canary skipped", registry=registry)
+    assert forced.forced and registry.aliases("m")["production"] == v2

@@ -111,3 +111,38 @@ def test_agreement_on_a_column_of_the_wrong_dtype() -> None:
     assert verdict(fast) == verdict(slow)
     assert slow.batch_rejected
     assert {f.column for f in slow.failures if f.kind == "column_type"} == {"n", "colour"}
+
+
+def _cell(kind: str) -> Any:
+    from hypothesis import strategies as st
+
+    number = st.floats(-20, 120, allow_nan=False) | st.integers(-20, 120)
+    return {
+        "float": st.none() | number | st.sampled_from(["x", True]),
+        "int": st.none() | st.integers(-20, 120) | st.sampled_from([2.5, "7"]),
+        "str": st.none() | st.sampled_from([*CATEGORIES, "purple", 3]),
+        "bool": st.none() | st.booleans() | st.sampled_from(["yes", 0]),
+    }[kind]
+
+
+def test_agreement_on_random_request_batches() -> None:
+    """Random small batches as a JSON request gives them (object columns of mixed values), raw and coerced."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mlgate.contracts import coerce
+
+    contract = make_contract(row_level=True)
+    kinds = {"x": "float", "y": "float", "n": "int", "colour": "str", "note": "str", "ok": "bool"}
+    rows = st.lists(st.fixed_dictionaries({name: _cell(kind) for name, kind in kinds.items()}), min_size=1, max_size=8)
+
+    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(rows)
+    def check(records: list[dict[str, Any]]) -> None:
+        raw = pd.DataFrame.from_records(records)
+        for frame in (raw, coerce(contract, raw)):
+            slow, fast = validate(contract, frame), fast_validate(contract, frame)
+            assert verdict(fast) == verdict(slow)
+            pd.testing.assert_frame_equal(fast.frame, slow.frame)
+
+    check()

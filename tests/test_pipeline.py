@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,29 +13,24 @@ from mlflow.tracking import MlflowClient
 
 from mlgate import api, keys, training
 from mlgate.registry import Registry, load_package
-from mlgate.testing import throwaway_settings
 from pipelines import data, train
+from pipelines.testing import trained_example
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    """`train_and_register` (what the demo calls) on a fresh registry with the project's release policy."""
-    folder = tmp_path_factory.mktemp("pipeline")
-    config = folder / "mlflow_config"
-    config.mkdir()
-    shutil.copy(train.ROOT / "mlflow_config" / "policy.yaml", config / "policy.yaml")
-    settings = throwaway_settings(folder / "store", config_dir=config)
-    registration = train.train_and_register(settings, variant=0)
-    registry = Registry.from_settings(settings)
-    mv = registry.version(registration.model, registration.version)
-    client = MlflowClient(settings.tracking_uri)
+    """The example pipeline trained and registered once per session (shared with test_reproduce)."""
+    example = trained_example(tmp_path_factory.getbasetemp())
+    registry = Registry.from_settings(example.settings)
+    mv = registry.version(train.MODEL_NAME, example.version)
     return {
-        "settings": settings,
+        "settings": example.settings,
         "registry": registry,
-        "registration": registration,
+        "registration": example.outcome.registration,
         "version": mv,
-        "run": client.get_run(mv.run_id),
-        "folder": folder,
+        "run": MlflowClient(example.settings.tracking_uri).get_run(mv.run_id),
+        "folder": tmp_path_factory.mktemp("pipeline"),
+        "source": example.source,
     }
 
 
@@ -53,7 +47,7 @@ def artifact(pipeline, path: str) -> Path:
 
 
 def test_the_version_is_registered_with_its_card_contract_and_training_data(pipeline):
-    expected_training, _ = data.split(data.builtin_source())
+    expected_training, _ = data.split(data.load_source(pipeline["source"]))
     sha = training.dataset_sha256(expected_training)
     tags = pipeline["version"].tags
     assert pipeline["registration"].model == "breast-cancer"
@@ -68,6 +62,7 @@ def test_the_version_is_registered_with_its_card_contract_and_training_data(pipe
 def test_the_run_records_seed_code_revision_and_entry_point(pipeline):
     run = pipeline["run"].data
     assert run.params[keys.SEED_PARAM] == "42" and run.params["variant"] == "0"
+    assert run.params["data_path"] == str(pipeline["source"])
     revision = run.tags[keys.CODE_REVISION_TAG]
     commit = revision.removesuffix("-dirty")
     assert subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=train.ROOT).returncode == 0
@@ -86,7 +81,7 @@ def test_the_transform_tests_ran_and_passed(pipeline):
 def test_the_training_data_was_validated_against_the_contract(pipeline):
     assert pipeline["run"].data.tags[keys.CONTRACT_VALIDATION_TAG] == "passed"
     report = json.loads(artifact(pipeline, keys.CONTRACT_VALIDATION_ARTIFACT).read_text())
-    assert report["success"] and report["rows_in"] == len(data.builtin_source())
+    assert report["success"] and report["rows_in"] == len(data.load_source(pipeline["source"]))
 
 
 def test_evaluation_set_metrics_and_profile_are_logged(pipeline):

@@ -15,26 +15,22 @@ from mlflow.tracking import MlflowClient
 from mlgate import api, keys
 from mlgate.cli import main
 from mlgate.registry import Registry
-from mlgate.testing import log_tiny_model, throwaway_settings, write_card
+from mlgate.testing import log_tiny_model, write_card
 from pipelines import data, train
+from pipelines.testing import trained_example
 
 ROOT = Path(train.ROOT)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The example pipeline trained once from a CSV copy of its data (so tests can change the data)."""
-    folder = tmp_path_factory.mktemp("reproduce")
-    source = folder / "breast_cancer.csv"
-    data.builtin_source().to_csv(source, index=False)
-    settings = throwaway_settings(folder / "store")
-    outcome = train.train(settings, data_path=str(source), register_as="bc", run_tests=False)
-    config = folder / "config"
-    config.mkdir()
+    """The example pipeline trained once per session from a CSV copy of its data (so tests can change it)."""
+    example = trained_example(tmp_path_factory.getbasetemp())
+    config = tmp_path_factory.mktemp("reproduce-config")
     (config / "mlgate.yaml").write_text(
-        yaml.safe_dump({"tracking_uri": settings.tracking_uri, "artifact_root": settings.artifact_root})
+        yaml.safe_dump({"tracking_uri": example.settings.tracking_uri, "artifact_root": example.settings.artifact_root})
     )
-    return {"settings": settings, "source": source, "outcome": outcome, "config": config, "folder": folder}
+    return {"settings": example.settings, "source": example.source, "outcome": example.outcome, "config": config}
 
 
 @pytest.fixture
@@ -44,7 +40,7 @@ def registry(trained) -> Registry:
 
 def cli(trained, monkeypatch, *args: str):
     monkeypatch.setenv("MLGATE_CONFIG_DIR", str(trained["config"]))
-    return CliRunner().invoke(main, ["reproduce", "bc", "1", "--project-dir", str(ROOT), *args])
+    return CliRunner().invoke(main, ["reproduce", train.MODEL_NAME, "1", "--project-dir", str(ROOT), *args])
 
 
 def test_an_unchanged_setup_reproduces_identically_and_keeps_the_package(trained, monkeypatch, tmp_path):
@@ -79,7 +75,7 @@ def test_changed_training_data_is_detected_by_its_digest(trained, registry):
     frame.loc[row, "mean_radius"] += 0.001
     frame.to_csv(source, index=False)
     try:
-        report = api.reproduce("bc", 1, project_dir=ROOT, registry=registry)
+        report = api.reproduce(train.MODEL_NAME, 1, project_dir=ROOT, registry=registry)
     finally:
         source.write_text(original)
     assert not report.reproduced
@@ -93,7 +89,7 @@ def test_missing_training_data_cannot_be_reproduced(trained, registry):
     moved = source.with_suffix(".away")
     source.rename(moved)
     try:
-        report = api.reproduce("bc", 1, project_dir=ROOT, registry=registry)
+        report = api.reproduce(train.MODEL_NAME, 1, project_dir=ROOT, registry=registry)
     finally:
         moved.rename(source)
     assert not report.reproduced
@@ -120,9 +116,9 @@ def test_a_different_package_version_is_reported_and_strict_refuses_it(trained, 
     changed.write_text(json.dumps(env))
     client.log_artifact(run_id, str(changed), keys.ARTIFACT_DIR)  # as if trained on another machine
     try:
-        report = api.reproduce("bc", 1, project_dir=ROOT, registry=registry, strict=True)
+        report = api.reproduce(train.MODEL_NAME, 1, project_dir=ROOT, registry=registry, strict=True)
         assert not report.reproduced and "scikit-learn" in (report.reason or "")
-        report = api.reproduce("bc", 1, project_dir=ROOT, registry=registry)
+        report = api.reproduce(train.MODEL_NAME, 1, project_dir=ROOT, registry=registry)
     finally:
         client.log_artifact(run_id, str(original), keys.ARTIFACT_DIR)
     sklearn_diff = [d for d in report.differences if d.kind == "requirement"]

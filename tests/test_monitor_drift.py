@@ -104,3 +104,12 @@ def test_prediction_drift_is_measured() -> None:
     result = drift(profile, current, predictions)
     assert result.prediction_psi > 0.2
     assert result.signals()["drift.prediction_psi"] == result.prediction_psi
+
+
+def test_ks_p_value_matches_scipy_without_importing_it() -> None:
+    from scipy.stats import kstwo
+
+    from mlgate.monitor.drift import kolmogorov_p_value
+
+    for statistic, n in ((0.05, 500), (0.02, 2_000), (0.1, 100), (0.01, 50_000), (0.3, 20)):
+        assert kolmogorov_p_value(statistic, n) == pytest.approx(kstwo.sf(statistic, n), rel=0.03, abs=1e-4)

@@ -123,31 +123,39 @@ def categorical_counts(series: pd.Series) -> tuple[dict[str, int], int]:
     return merged, len(series) - int(sum(merged.values()))
 
 
+def kolmogorov_p_value(statistic: float, n: float) -> float:
+    """P(D >= statistic) for a two-sample KS test of effective size ``n`` (Stephens' asymptotic series)."""
+    root = math.sqrt(n)
+    lam = (root + 0.12 + 0.11 / root) * statistic
+    if lam < 0.2:
+        return 1.0
+    total = sum(2 * (-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
+    return min(1.0, max(0.0, total))
+
+
 def _ks(ref: dict[str, Any], values: np.ndarray, nonnull: int) -> tuple[float | None, float | None]:
     quantiles = ref.get("quantiles") or []
     if not quantiles or nonnull == 0:
         return None, None
-    from scipy.stats import kstwo
-
     q = np.asarray(quantiles)
     below = np.fromiter((np.count_nonzero(values <= x) for x in q), dtype="float64", count=q.size) / nonnull
     reference_cdf = np.asarray(ref.get("cdf") or np.linspace(0, 1, q.size))
     statistic = float(np.max(np.abs(below - reference_cdf)))
     m = ref["count"] * (1 - ref["null_rate"])
     n_eff = max(1, round(nonnull * m / (nonnull + m)))
-    return statistic, float(kstwo.sf(statistic, n_eff))
+    return statistic, kolmogorov_p_value(statistic, n_eff)
 
 
 def _chi2(expected_share: np.ndarray, observed: np.ndarray) -> tuple[float | None, float | None]:
     total = observed.sum()
     if total == 0 or expected_share.size < 2:
         return None, None
-    from scipy.stats import chi2
+    from scipy.special import chdtrc  # scipy.special imports in a fraction of scipy.stats' time
 
     expected = np.clip(expected_share, _EPS, None)
     expected = expected / expected.sum() * total
     statistic = float(np.sum((observed - expected) ** 2 / expected))
-    return statistic, float(chi2.sf(statistic, expected.size - 1))
+    return statistic, float(chdtrc(expected.size - 1, statistic))
 
 
 def column_drift(

@@ -135,10 +135,11 @@ def typed_values(column: Column, series: pd.Series, type_bad: np.ndarray | None)
 def sample_values(values: Any, positions: np.ndarray, limit: int = 5) -> list[Any]:
     """Up to ``limit`` bad values as plain Python values (None for nulls)."""
     picked = values[positions[:limit]] if len(positions) else []
-    return [_plain(v) for v in picked]
+    return [plain_value(v) for v in picked]
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A value as plain Python for reports and JSON (None for every kind of null)."""
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):

@@ -7,7 +7,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlgate.contracts.checks import Check, CheckResult, dtype_matches, is_object, plan, sample_values, typed_values
+from mlgate.contracts.checks import (
+    Check,
+    CheckResult,
+    dtype_matches,
+    is_object,
+    plan,
+    sample_values,
+    typed_values,
+    value_types,
+)
 from mlgate.contracts.model import Contract
 from mlgate.contracts.report import ValidationReport, apply_policies
 
@@ -43,11 +52,9 @@ def run_checks(contract: Contract, df: pd.DataFrame, checks: list[Check]) -> lis
             ok = dtype_matches(contract.column(str(name)), dtype)
             results.append(CheckResult(check, ok, 0 if ok else n, [], observed=_dtype_name(dtype)))
         elif check.kind == "type":
-            values = columns[name].to_numpy()
-            types = _types(contract, str(name))
-            good = np.fromiter((v is None or v != v or isinstance(v, types) for v in values), bool, n)
-            mask = ~good
-            mask &= columns[name].notna().to_numpy()
+            types = value_types(contract.column(str(name)).type)
+            good = np.fromiter((isinstance(v, types) for v in columns[name].to_numpy()), bool, n)
+            mask = ~good & columns[name].notna().to_numpy()
             type_bad[str(name)] = mask
             results.append(_rows(check, mask, columns[name]))
         else:
@@ -68,12 +75,6 @@ def _rows(check: Check, mask: np.ndarray, source: pd.Series) -> CheckResult:
     else:
         sample = sample_values(source.iloc[positions[:5]].to_numpy(), np.arange(min(5, len(positions))))
     return CheckResult(check, not len(positions), len(positions), sample, mask)
-
-
-def _types(contract: Contract, name: str) -> tuple[type, ...]:
-    from mlgate.contracts.checks import value_types
-
-    return value_types(contract.column(name).type)
 
 
 def _numeric(series: pd.Series) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlgate.contracts.checks import Check, CheckResult, is_object, plan, typed_values
+from mlgate.contracts.checks import Check, CheckResult, is_object, plain_value, plan, typed_values
 from mlgate.contracts.model import Contract
 from mlgate.contracts.report import ValidationReport, apply_policies
 
@@ -128,14 +128,8 @@ def _from_gx(check: Check, r: Any, n: int) -> CheckResult:
         mask[np.asarray(res["unexpected_index_list"], dtype=np.int64)] = True
     elif count == 0:
         mask = np.zeros(n, dtype=bool)
-    sample = [_plain(v) for v in res.get("partial_unexpected_list", [])[:SAMPLE]]
+    sample = [plain_value(v) for v in res.get("partial_unexpected_list", [])[:SAMPLE]]
     return CheckResult(check, bool(r.success), count, sample, mask, observed=str(res.get("observed_value", "")))
-
-
-def _plain(value: Any) -> Any:
-    from mlgate.contracts.checks import _plain as plain
-
-    return plain(value)
 
 
 def gx_validate(contract: Contract, df: pd.DataFrame) -> ValidationReport:
@@ -158,5 +152,4 @@ def gx_validate(contract: Contract, df: pd.DataFrame) -> ValidationReport:
         results += _run(contract, cleaned, values_later)
     order = {id(c): i for i, c in enumerate(checks)}
     results.sort(key=lambda r: order[id(r.check)])
-    report = apply_policies(contract, df, results, engine="great_expectations")
-    return report
+    return apply_policies(contract, df, results, engine="great_expectations")

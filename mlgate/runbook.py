@@ -68,7 +68,10 @@ def render_plan(plan: RollbackPlan, result: RollbackResult | None = None, dry_ru
         f"**Action:** {head}" + (" (dry run: nothing changed)" if dry_run else ""),
         f"**Command:** `{command}` (or `make rollback MODEL={name}`)",
         "",
-        f"## 1. Last known good: v{plan.to_version}",
+        {
+            ABORT_ROLLOUT: f"## 1. Traffic goes back to: v{plan.to_version} (production, unchanged)",
+            NOTHING: f"## 1. Production is already: v{plan.to_version}",
+        }.get(plan.action, f"## 1. Last known good: v{plan.to_version}"),
         "",
         plan.why,
         "",
@@ -93,7 +96,7 @@ def render_plan(plan: RollbackPlan, result: RollbackResult | None = None, dry_ru
     else:
         lines += ["", f"Run it by hand any time: `mlgate smoke {name}`. If it fails after a rollback, "
                   f"`mlgate rollback {name} --to VERSION` and call the decision owner."]  # fmt: skip
-    notes = [*plan.notes, *(result.notes if result else [])]
+    notes = [n for n in [*plan.notes, *(result.notes if result else [])] if n != plan.why]
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in dict.fromkeys(notes)]]
     lines += ["", f"Afterwards: `mlgate history {name}` shows this rollback and the checklist's answers."]
@@ -118,6 +121,6 @@ def runbook(registry: Registry, name: str, now: datetime | None = None) -> Runbo
             ]
         )
         return Runbook(name, text + "\n", False, None, exc.message)
-    text = render_plan(plan).replace("(dry run: nothing changed)", "").rstrip() + "\n"
+    text = render_plan(plan, dry_run=False)
     text += f"\nGenerated {now.isoformat(timespec='minutes')} from the registry; regenerate after every release.\n"
     return Runbook(name, text, True, plan)

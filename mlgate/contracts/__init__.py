@@ -31,6 +31,8 @@ from mlgate.contracts.model import (
 from mlgate.contracts.store import contract_of_version
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from mlgate.contracts.compat import Compatibility
@@ -82,14 +84,14 @@ def compatible(
     return run(old, new, old_signature, new_signature)
 
 
-def read_data(path: str, contract: Contract | None = None) -> pd.DataFrame:
+def read_data(path: str | Path, contract: Contract | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file (CSV parsed by the contract's types)."""
     from mlgate.contracts.store import read_data as run
 
     return run(path, contract)
 
 
-def write_data(df: pd.DataFrame, path: str) -> object:
+def write_data(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a frame as .parquet or .csv (by the file's suffix)."""
     from mlgate.contracts.store import write_data as run
 

@@ -125,9 +125,7 @@ def record_training_run(
                 ("evaluation", evaluation, "evaluation_digest"),
             ):
                 sha = content_sha256(frame)
-                dataset = from_pandas(
-                    frame, name=f"iris-{context}", targets="target", digest=sha[: keys.DIGEST_LENGTH]
-                )
+                dataset = from_pandas(frame, name=f"iris-{context}", targets="target", digest=sha[: keys.DIGEST_LENGTH])
                 mlflow.log_input(dataset, context=context)
                 tags[keys.DATASET_NAME_TAG.format(context=context)] = f"iris-{context}"
                 if record not in omitted:

@@ -91,7 +91,13 @@ def dataset_digests(ctx: GateContext, params: dict[str, Any]) -> Outcome:
             else:
                 seen.append(f"{context} {dataset.name} sha256 {full[:12]}…")
     if not problems:
-        problems += _evaluation_set_matches(ctx)
+        swapped = _evaluation_set_matches(ctx)
+        if swapped:
+            return failed(
+                swapped,
+                "store the evaluation set from the same frame the evaluation dataset was logged from "
+                "(mlgate.training does both), then register a new version",
+            )
     if problems:
         return failed(
             "; ".join(problems),
@@ -102,22 +108,22 @@ def dataset_digests(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     return passed("; ".join(seen))
 
 
-def _evaluation_set_matches(ctx: GateContext) -> list[str]:
+def _evaluation_set_matches(ctx: GateContext) -> str:
     """The evaluation set the gate scores must be the logged evaluation dataset, byte for byte."""
     local = ctx.artifact(keys.EVALUATION_ARTIFACT)
     if local is None:
-        return []  # quality_thresholds reports a missing evaluation set
+        return ""  # quality_thresholds reports a missing evaluation set
     dataset_sha256 = ctx.require("mlgate.training", "dataset_sha256", "hashes a dataset's full content")
     import pandas as pd
 
     recorded = ctx.run_tags.get(keys.DATASET_SHA256_TAG.format(context="evaluation"), "")
     actual = dataset_sha256(pd.read_parquet(local))
     if actual != recorded:
-        return [
+        return (
             f"the evaluation set stored as {keys.EVALUATION_ARTIFACT} (sha256 {actual[:12]}…) is not the logged "
             f"evaluation dataset (sha256 {recorded[:12]}…)"
-        ]
-    return []
+        )
+    return ""
 
 
 def model_loads(ctx: GateContext, params: dict[str, Any]) -> Outcome:

@@ -249,21 +249,52 @@ def parse_junit(path: str | Path) -> TestResults:
     return TestResults(failed=failed, path=str(path), **totals)
 
 
-def run_pytest(paths: Sequence[str | Path], junit_path: str | Path, cwd: str | Path = ".") -> TestResults:
-    """Run pytest on ``paths`` in a fresh interpreter, writing JUnit XML to ``junit_path``."""
-    command = [sys.executable, "-m", "pytest", *map(str, paths), f"--junitxml={junit_path}", "-q"]
-    command += ["-p", "no:cacheprovider"]
-    try:
-        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise TrainingError(f"pytest on {', '.join(map(str, paths))} took over 10 minutes", "speed them up") from None
-    if not Path(junit_path).is_file():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        raise TrainingError(
-            f"pytest on {', '.join(map(str, paths))} wrote no report (exit {proc.returncode}): {' | '.join(tail)}",
-            "run the same pytest command yourself to see why",
+class PytestRun:
+    """pytest running in a fresh interpreter in the background, writing JUnit XML; ``wait`` for the results."""
+
+    def __init__(self, paths: Sequence[str | Path], cwd: str | Path = ".") -> None:
+        self.paths = [str(p) for p in paths]
+        self._folder = tempfile.TemporaryDirectory(prefix="mlgate-tests-")
+        self.junit_path = Path(self._folder.name) / "junit.xml"
+        command = [sys.executable, "-m", "pytest", *self.paths, f"--junitxml={self.junit_path}", "-q"]
+        self._proc = subprocess.Popen(
+            [*command, "-p", "no:cacheprovider"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-    return parse_junit(junit_path)
+
+    def wait(self, timeout: float = 600) -> TestResults:
+        """Wait for pytest and read its report; TrainingError when it wrote none."""
+        try:
+            output, _ = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise TrainingError(
+                f"pytest on {', '.join(self.paths)} took over {timeout:.0f} s", "speed them up"
+            ) from None
+        if not self.junit_path.is_file():
+            tail = " | ".join((output or "").strip().splitlines()[-5:])
+            raise TrainingError(
+                f"pytest on {', '.join(self.paths)} wrote no report (exit {self._proc.returncode}): {tail}",
+                "run the same pytest command yourself to see why",
+            )
+        return parse_junit(self.junit_path)
+
+    def stop(self) -> None:
+        """Kill pytest if it still runs and remove its report folder."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+        self._folder.cleanup()
+
+
+def run_pytest(paths: Sequence[str | Path], junit_path: str | Path, cwd: str | Path = ".") -> TestResults:
+    """Run pytest on ``paths`` in a fresh interpreter and wait; the JUnit XML is copied to ``junit_path``."""
+    background = PytestRun(paths, cwd)
+    try:
+        background.wait()
+        Path(junit_path).write_bytes(background.junit_path.read_bytes())
+        return parse_junit(junit_path)
+    finally:
+        background.stop()
 
 
 # --- what an entry point returns ------------------------------------------------------------------------
@@ -326,6 +357,7 @@ class TrainingRun:
         self.tests: TestResults | None = None
         self.metrics: dict[str, float] = {}
         self.model_uri: str | None = None
+        self._pending_tests: PytestRun | None = None
 
     @property
     def random_state(self) -> int:
@@ -428,15 +460,38 @@ class TrainingRun:
         self.tests = results
         return results
 
-    def run_tests(self, *paths: str | Path, require_pass: bool = True) -> TestResults:
-        """Run pytest on the feature-transform tests and attach the JUnit XML; raise TrainingError if they fail."""
-        with tempfile.TemporaryDirectory(prefix="mlgate-tests-") as tmp:
-            results = self.attach_tests(run_pytest(paths, Path(tmp) / "junit.xml", self.project_dir).path)
+    def start_tests(self, *paths: str | Path) -> None:
+        """Start pytest on the feature-transform tests in the background (they run while you train)."""
+        self.stop_tests()
+        self._pending_tests = PytestRun(paths, self.project_dir)
+
+    def wait_for_tests(self, require_pass: bool = True) -> TestResults | None:
+        """Wait for the tests started by ``start_tests``, attach their JUnit XML; TrainingError if they failed."""
+        pending, self._pending_tests = self._pending_tests, None
+        if pending is None:
+            return self.tests
+        try:
+            results = self.attach_tests(pending.wait().path)
+        finally:
+            pending.stop()
         if require_pass and not results.passed:
             raise TrainingError(
                 f"the feature-transform tests did not pass ({results.summary()}): {', '.join(results.failed[:5])}",
-                "fix them before training; the report is attached to the run",
+                "fix them and train again; no model is logged from this run; the report is attached to it",
             )
+        return results
+
+    def stop_tests(self) -> None:
+        """Stop tests still running in the background (when the training fails)."""
+        pending, self._pending_tests = self._pending_tests, None
+        if pending is not None:
+            pending.stop()
+
+    def run_tests(self, *paths: str | Path, require_pass: bool = True) -> TestResults:
+        """Run pytest on the feature-transform tests now and attach the JUnit XML; TrainingError if they fail."""
+        self.start_tests(*paths)
+        results = self.wait_for_tests(require_pass)
+        assert results is not None
         return results
 
     # model ----------------------------------------------------------------------------------------
@@ -480,6 +535,7 @@ class TrainingRun:
         import mlflow
         from mlflow.models import infer_signature
 
+        self.wait_for_tests()  # no model is logged before its transform tests have passed
         if input_example is None:
             if self.training_data is None or self.target is None:
                 raise TrainingError("no input example", "pass input_example= or call run.log_data(...) first")
@@ -607,9 +663,10 @@ def track(
 
     ``target`` is the registry (Settings or Registry; default: the configured one). ``entry_point``
     (``module:function``) and ``params`` tell ``mlgate reproduce`` how to re-run the training:
-    ``function(seed=seed, **params)`` returning a :class:`Fitted`. ``tests`` are run with pytest
-    first; the block does not start unless they pass. ``requirements`` are the packages the model
-    needs at inference, pinned to their installed versions.
+    ``function(seed=seed, **params)`` returning a :class:`Fitted`. ``tests`` (the feature-transform
+    tests) run with pytest in the background while the block trains; ``run.log_model`` waits for
+    them and logs no model unless they pass, and the run fails when they fail. ``requirements`` are
+    the packages the model needs at inference, pinned to their installed versions.
     """
     import mlflow
 
@@ -651,5 +708,10 @@ def track(
             if entry_point is not None:
                 mlflow.set_tags({keys.ENTRY_POINT_TAG: entry_point, keys.ENTRY_POINT_PARAMS_TAG: json.dumps(params)})
             if tests:
-                run.run_tests(*tests)
-            yield run
+                run.start_tests(*tests)
+            try:
+                yield run
+            except BaseException:
+                run.stop_tests()
+                raise
+            run.wait_for_tests()

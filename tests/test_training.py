@@ -271,15 +271,17 @@ def test_a_card_naming_other_training_data_is_refused(tracked):
 
 
 # --- failures stop the run and say why ----------------------------------------------------------------------
-def test_failing_transform_tests_stop_training_and_are_recorded(tmp_path):
+def test_failing_transform_tests_stop_training_before_a_model_is_logged(tmp_path):
     settings = throwaway_settings(tmp_path / "store")
     (tmp_path / "test_transforms.py").write_text(FAILING_TEST)
     with pytest.raises(TrainingError, match=r"2 tests, 1 failures.*test_broken"):  # noqa: SIM117
-        with training.track(settings, experiment="e", tests=["test_transforms.py"], project_dir=tmp_path):
-            pytest.fail("the block must not run when the transform tests fail")
-    run = MlflowClient(settings.tracking_uri).search_runs(["1"])[0]
-    assert run.info.status == "FAILED"
-    assert run.data.tags[keys.TRANSFORM_TESTS_TAG] == "failed"
+        with training.track(settings, experiment="e", tests=["test_transforms.py"], project_dir=tmp_path) as run:
+            run.log_model(object(), input_example=pd.DataFrame({"x": [1.0]}))  # waits for the tests first
+    client = MlflowClient(settings.tracking_uri)
+    record = client.get_run(run.run_id)
+    assert record.info.status == "FAILED"
+    assert record.data.tags[keys.TRANSFORM_TESTS_TAG] == "failed"
+    assert client.search_logged_models(experiment_ids=[record.info.experiment_id]) == []
 
 
 def test_training_data_that_breaks_the_contract_is_refused_and_recorded(tmp_path):

@@ -2,7 +2,7 @@
 
 MLflow signs a delivery as ``v1,<base64 HMAC-SHA256 of "<delivery id>.<timestamp>.<body>">`` in the
 ``X-MLflow-Signature`` header. An alias move is *managed* when an mlgate operation explains it (the
-model's lock is held, or an operation that touched that version ran within a few seconds); anything
+model's lock is held, or the operation running at that moment moved that version there); anything
 else is recorded in the history as an ``unmanaged-alias-change`` and alerted to the owner.
 """
 
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlgate import keys
-from mlgate.exceptions import ConfigError, RegistryError
+from mlgate.exceptions import ConfigError, ModelNotFound, RegistryError
 from mlgate.registry import Event
 
 if TYPE_CHECKING:
@@ -30,11 +30,12 @@ if TYPE_CHECKING:
 
 ALIAS_EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
 UNMANAGED_ACTION = "unmanaged-alias-change"
+IGNORED_ACTIONS = (UNMANAGED_ACTION, "register")  # they move no alias
 SIGNATURE_HEADER = "x-mlflow-signature"
 TIMESTAMP_HEADER = "x-mlflow-timestamp"
 DELIVERY_ID_HEADER = "x-mlflow-delivery-id"
 SIGNATURE_TOLERANCE_SECONDS = 300.0
-MANAGED_WINDOW_SECONDS = 10.0
+CLOCK_SLACK_SECONDS = 2.0
 RECEIVER_PATH = "/webhooks/mlflow"
 
 
@@ -162,7 +163,7 @@ def _epoch(iso: str | None) -> float | None:
 
 
 def _operations(registry: Registry, name: str) -> dict[str, dict[str, Any]]:
-    """op id -> {action, first, last (epoch seconds of its phases), versions it touched}."""
+    """op id -> {action, times (epoch seconds of its phases), targets, known-good versions, events}."""
     ops: dict[str, dict[str, Any]] = {}
     for key, value in registry.model_tags(name).items():
         if not key.startswith(keys.EVENT_PREFIX):
@@ -172,29 +173,48 @@ def _operations(registry: Registry, name: str) -> dict[str, dict[str, Any]]:
             at = int(key[len(keys.EVENT_PREFIX) :].split(".")[0]) / 1e9
         except (ValueError, TypeError):
             continue
-        op = ops.setdefault(event.op_id, {"action": event.action, "times": [], "versions": set(), "events": []})
+        op = ops.setdefault(
+            event.op_id, {"action": event.action, "times": [], "targets": set(), "good": set(), "events": []}
+        )
         op["times"].append(at)
         op["events"].append(event)
-        details = event.details or {}
-        for version in (event.from_version, event.to_version, details.get("last_known_good")):
+        if event.to_version:
+            op["targets"].add(str(event.to_version))
+        for version in (event.from_version, (event.details or {}).get("last_known_good")):
             if version:
-                op["versions"].add(str(version))
+                op["good"].add(str(version))
     return ops
 
 
 def explain_alias_change(
-    registry: Registry, name: str, version: str | None, at: float, window: float = MANAGED_WINDOW_SECONDS
+    registry: Registry,
+    name: str,
+    alias: str,
+    version: str | None,
+    at: float,
+    slack: float = CLOCK_SLACK_SECONDS,
 ) -> str | None:
-    """The mlgate operation that explains an alias move on ``name`` at ``at``, or None if nothing does."""
+    """The mlgate operation that explains ``alias`` of ``name`` moving to ``version`` (None: deleted) at ``at``.
+
+    Operations are serialised by the lock, so a move at ``at`` belongs to the operation running
+    then (its phases span ``at``, give or take ``slack`` for clocks), else to the newest one that
+    started before it. That operation explains the move if it moved that version there: its
+    target, or for the last-known-good alias the version it replaced. A move while the model's lock
+    is held is taken as the holder's.
+    """
     lock = registry.lock_info(name)
     if lock is not None and lock.expires > time.time():
         return f"mlgate operation in progress: {lock.purpose} by {lock.holder}"
-    for op_id, op in _operations(registry, name).items():
-        if op["action"] == UNMANAGED_ACTION:
-            continue
-        if min(op["times"]) - window <= at <= max(op["times"]) + window and (
-            version is None or version in op["versions"]
-        ):
+    ops = {k: op for k, op in _operations(registry, name).items() if op["action"] not in IGNORED_ACTIONS}
+    candidates = [k for k, op in ops.items() if min(op["times"]) - slack <= at <= max(op["times"]) + slack]
+    before = [k for k, op in ops.items() if min(op["times"]) <= at]
+    if before:
+        candidates.append(max(before, key=lambda k: min(ops[k]["times"])))
+    last_known_good = registry.settings.aliases.last_known_good
+    for op_id in candidates:
+        op = ops[op_id]
+        moved_there = version in op["targets"] or (alias == last_known_good and version in op["good"])
+        if version is None or moved_there:
             return f"mlgate {op['action']} (op {op_id})"
     return None
 
@@ -204,7 +224,7 @@ def process_delivery(
     payload: Mapping[str, Any],
     delivery_id: str,
     alerts: AlertRouter | None = None,
-    window: float = MANAGED_WINDOW_SECONDS,
+    slack: float = CLOCK_SLACK_SECONDS,
 ) -> DeliveryOutcome:
     """Handle one verified delivery: record (once) and alert an alias move no mlgate operation explains."""
     event = f"{payload.get('entity')}.{payload.get('action')}"
@@ -220,7 +240,7 @@ def process_delivery(
     if name.startswith(keys.LOCK_MODEL_PREFIX):
         return outcome(True, False, "mlgate's lock model")
     at = _epoch(payload.get("timestamp")) or time.time()
-    explained = explain_alias_change(registry, name, version, at, window)
+    explained = explain_alias_change(registry, name, alias, version, at, slack)
     if explained:
         return outcome(True, False, explained)
     for op in _operations(registry, name).values():
@@ -269,7 +289,6 @@ def receiver_router(registry: Registry, secret: str, alerts: AlertRouter | None 
 
     router = APIRouter()
 
-    @router.post(RECEIVER_PATH)
     async def receive(request: Request) -> JSONResponse:
         body = await request.body()
         problem = signature_problem(secret, request.headers, body)
@@ -284,10 +303,15 @@ def receiver_router(registry: Registry, secret: str, alerts: AlertRouter | None 
         delivery_id = request.headers.get(DELIVERY_ID_HEADER, "")
         try:
             outcome = await run_in_threadpool(process_delivery, registry, payload, delivery_id, alerts)
+        except ModelNotFound as exc:  # deleted since: nothing to record, nothing to retry
+            return JSONResponse({"ignored": exc.message})
         except RegistryError as exc:  # the registry is down: 503 makes MLflow retry
             return JSONResponse({"error": exc.message}, status_code=503)
         return JSONResponse(outcome.to_dict())
 
+    # This module uses postponed annotations; FastAPI needs the real Request class to inject it.
+    receive.__annotations__ = {"request": Request, "return": JSONResponse}
+    router.add_api_route(RECEIVER_PATH, receive, methods=["POST"])
     return router
 
 

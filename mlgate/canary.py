@@ -7,6 +7,7 @@ Traffic moves only through a ``TrafficRouter`` (mlgate.traffic). Every step is a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 RUNNING, PAUSED, ABORTED, COMPLETED = "running", "paused", "aborted", "completed"
 COMPLETING = "completing"  # written before the canary becomes production; a resumed run finishes it
 ACTIVE = (RUNNING, PAUSED)
+ABORT_SIGNAL = "canary.aborted"  # the alert signal of an aborted canary
 Clock = Callable[[], float]
 
 
@@ -192,6 +194,7 @@ def start(
         save_state(registry, state)  # the intent first: a crash after this is resumed from here
         router.set_canary(version, state.weight)
         registry.set_version_tag(name, version, keys.STATUS, "canary")
+        _resolve_abort_alert(registry, name)
         _event(registry, state, "rollout-start", reason=reason, steps=plan, bake_seconds=bake, gate=gate_note)
     return status(registry, name, router=router, clock=clock)
 
@@ -335,7 +338,7 @@ def alert_owner(
         note = router.fire(
             Alert(
                 model=state.model,
-                signal="canary.aborted",
+                signal=ABORT_SIGNAL,
                 severity="critical",
                 summary=f"canary v{state.version} of {state.model} aborted at {state.weight:g}%: {why}",
                 details={"evidence": evidence, "production": state.baseline},
@@ -347,6 +350,14 @@ def alert_owner(
     return {
         k: v for k, v in note.to_dict().items() if k in ("action", "owner", "person", "period", "delivered", "error")
     }
+
+
+def _resolve_abort_alert(registry: Registry, name: str) -> None:
+    """A new rollout supersedes the alert of an earlier aborted canary (best effort, never raises)."""
+    with contextlib.suppress(Exception):  # alert bookkeeping must never block a rollout
+        from mlgate.alerts import AlertRouter
+
+        AlertRouter(registry.settings, registry=registry, attempts=1, timeout=3.0).resolve(name, ABORT_SIGNAL)
 
 
 def reconcile(registry: Registry, state: RolloutState, router: TrafficRouter, clock: Clock = time.time) -> list[str]:

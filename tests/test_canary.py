@@ -3,7 +3,10 @@ pause, resume, abort, complete, and `rollout run` deciding from live figures."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -124,10 +127,38 @@ def test_run_advances_on_good_figures_until_production(
     assert clock.now - result.state.started_at == pytest.approx(120, abs=15)  # two bake periods, no more
 
 
+def owner_receiver(settings: Settings, request: pytest.FixtureRequest) -> list[dict[str, object]]:
+    """A webhook receiver on loopback, routed to by owners.yaml for the model card's owner; returns what it got."""
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    request.addfinalizer(server.shutdown)
+    assert settings.config_dir is not None
+    route = {"person": "alice@example.com", "targets": ["hook"]}
+    owners = {
+        "targets": {"hook": {"kind": "json", "url": f"http://127.0.0.1:{server.server_port}/hook"}},
+        "hours": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"},
+        "owners": {"ml-platform@example.com": {"business_hours": route, "out_of_hours": route}},
+    }
+    (settings.config_dir / "owners.yaml").write_text(yaml.safe_dump(owners))
+    return received
+
+
 def test_run_aborts_a_canary_that_errors_and_records_the_evidence(
-    settings: Settings, registry: Registry, model_uri: str, tmp_path: Path
+    settings: Settings, registry: Registry, model_uri: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     write_policy(settings)
+    received = owner_receiver(settings, request)
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
     clock = FakeClock()
     record = store(settings)
@@ -144,7 +175,8 @@ def test_run_aborts_a_canary_that_errors_and_records_the_evidence(
     abort = registry.events("m")[0]
     assert abort.action == "rollout-abort" and abort.result == "failed"
     assert abort.details["evidence"]["canary"]["errors"] > 0
-    assert abort.details["alert"]["action"] in ("sent", "queued")  # no owners.yaml here: queued, said so
+    assert abort.details["alert"]["delivered"] is True and abort.details["alert"]["person"] == "alice@example.com"
+    assert len(received) == 1 and f"canary v{v2}" in json.dumps(received[0])  # the owner heard it, once
     assert registry.version("m", v2).tags[keys.STATUS] == "failed"
 
 

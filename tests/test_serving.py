@@ -88,7 +88,9 @@ def test_null_in_a_non_nullable_column_is_a_422_naming_the_column(client: httpx.
     frame.loc[1, "sepal_width"] = None
     body = _bad(client, json=split_body(frame))
     assert body["status"] == 422
-    assert body["problems"] == [{"column": "sepal_width", "problem": "null value in a non-nullable double column", "rows": 1}]
+    assert body["problems"] == [
+        {"column": "sepal_width", "problem": "null value in a non-nullable double column", "rows": 1}
+    ]
 
 
 def test_wrong_type_is_a_422_naming_the_column_and_value(client: httpx.Client) -> None:

@@ -26,7 +26,16 @@ def test_window_has_one_row_per_input_row_with_feature_columns(store: Prediction
     store.record("m", "1", "production", 200, 3.5, frame(3), np.array([0, 1, 2]), request_key="k1")
     store.record("m", "1", "production", 422, 1.0)
     window = store.window("m")
-    assert list(window.columns[:8]) == ["ts", "model", "version", "route", "request_key", "status", "latency_ms", "prediction"]
+    assert list(window.columns[:8]) == [
+        "ts",
+        "model",
+        "version",
+        "route",
+        "request_key",
+        "status",
+        "latency_ms",
+        "prediction",
+    ]
     assert len(window) == 4
     ok = window[window["status"] == 200]
     assert ok["prediction"].tolist() == [0, 1, 2]

@@ -302,11 +302,17 @@ def _rows(item: Served) -> list[dict[str, Any]]:
     }
     if item.inputs is None or item.status >= 400:
         return [{**base, "prediction": None, "inputs": None}]
-    records = item.inputs.to_dict(orient="records")
-    preds = _per_row(item.predictions, len(records))
+    columns = [str(c) for c in item.inputs.columns]
+    values = item.inputs.to_numpy().tolist()  # plain Python values in one pass (to_dict is ~10x slower)
+    preds = _per_row(item.predictions, len(values))
+    dumps = json.dumps
     return [
-        {**base, "inputs": json.dumps(rec, default=_plain), "prediction": json.dumps(pred, default=_plain)}
-        for rec, pred in zip(records, preds, strict=False)
+        {
+            **base,
+            "inputs": dumps(dict(zip(columns, row, strict=True)), default=_plain),
+            "prediction": dumps(pred, default=_plain),
+        }
+        for row, pred in zip(values, preds, strict=False)
     ]
 
 

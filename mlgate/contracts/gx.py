@@ -79,26 +79,33 @@ def _result_format(contract: Contract) -> dict[str, Any]:
     }
 
 
+def _validate(contract: Contract, df: pd.DataFrame, checks: list[Check], result_format: Any) -> dict[Any, Any]:
+    """One GX validation run: ``{(expectation, column): ExpectationValidationResult}``."""
+    with _LOCK:
+        definition = _batch_definition()
+        suite = compile_suite(contract, checks)
+        batch = definition.get_batch(batch_parameters={"dataframe": df})
+        result = batch.validate(suite, result_format=result_format)
+    return {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r for r in result.results}
+
+
 def _run(contract: Contract, df: pd.DataFrame, checks: list[Check]) -> list[CheckResult]:
+    """Run the checks: every one with BOOLEAN_ONLY (fast), then only the failed ones again for counts and rows."""
     if not checks:
         return []
     try:
-        with _LOCK:
-            definition = _batch_definition()
-            suite = compile_suite(contract, checks)
-            batch = definition.get_batch(batch_parameters={"dataframe": df})
-            result = batch.validate(suite, result_format=_result_format(contract))
+        verdicts = _validate(contract, df, checks, "BOOLEAN_ONLY")
+        failed = [c for c in checks if (c.expectation, c.column) in verdicts]
+        failed = [c for c in failed if not verdicts[(c.expectation, c.column)].success]
+        if failed:
+            verdicts.update(_validate(contract, df, failed, _result_format(contract)))
     except Exception as exc:  # noqa: BLE001 - GX fails in many ways; the report must say so, never pass
         text = f"error: Great Expectations failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return [CheckResult(check, False, 0, [], observed=text) for check in checks]
-    by_key = {}
-    for r in result.results:
-        cfg = r.expectation_config
-        by_key[(cfg.type, cfg.kwargs.get("column"))] = r
     n = len(df)
     out = []
     for check in checks:
-        r = by_key.get((check.expectation, check.column))
+        r = verdicts.get((check.expectation, check.column))
         if r is None:
             out.append(CheckResult(check, False, 0, [], observed="error: GX did not run this expectation"))
             continue

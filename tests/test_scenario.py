@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from mlgate import api, canary
+from mlgate.exceptions import TransitionRefused
 from mlgate.registry import Registry, mlflow_uris
 from mlgate.serving import running_gateway
 from mlgate.serving.app import ROUTE_HEADER, VERSION_HEADER
@@ -126,10 +127,13 @@ def test_bad_canary_aborted_and_bad_release_rolled_back_under_load(store: tuple[
         assert "prediction PSI" in (result.state.outcome or "")
         assert "canary" not in ops.aliases(NAME)
 
-        # 2. the same bad model straight to production (its gate passed on record), then one command back
+        # 2. the same bad model pushed straight to production (the policy wants a canary for another model
+        #    family: it takes --force), then one command back
         v3 = api.register(NAME, bad_uri, card, registry=ops).version
         pass_gate(ops, NAME, v3, "production")
-        api.promote(NAME, v3, "production", registry=ops)
+        with pytest.raises(TransitionRefused, match="another model family"):
+            api.promote(NAME, v3, "production", registry=ops)
+        api.promote(NAME, v3, "production", force=True, reason="hotfix, canary skipped", registry=ops)
         rolled = api.rollback(NAME, reason="predictions all class 2", registry=ops)
         assert rolled.plan.to_version == v1 and rolled.smoke is not None and rolled.smoke.passed
         assert str(url) in rolled.smoke.target  # proven on the gateway, not in-process

@@ -137,10 +137,13 @@ def wait_for_version(endpoint: str, version: str, wait_seconds: float) -> tuple[
     while True:
         try:
             answer = requests.get(endpoint.rstrip("/") + "/version", timeout=5)
+            answered = answer.status_code < 500
             info = answer.json() if answer.ok else None
-        except (requests.RequestException, ValueError):
-            info = None
-        if info is not None and not (isinstance(info, dict) and "production" in info):
+        except ValueError:  # before RequestException: requests' JSONDecodeError is both
+            info = None  # answered, but not with mlgate's JSON (mlflow's /version is plain text)
+        except requests.RequestException:
+            answered, info = False, None
+        if answered and not (isinstance(info, dict) and "production" in info):
             return SmokeCheck(
                 "endpoint serves the version",
                 True,

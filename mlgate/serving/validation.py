@@ -31,7 +31,7 @@ class Validator:
         self.names = [c.name for c in columns] if columns is not None else None
         self.contract = contract
         # The common case: every input is a required double; checked and cast in one numpy pass.
-        self._all_double = bool(columns) and all(c.type == "double" and c.required for c in columns)
+        self._all_double = bool(columns) and all(c.type == "double" and c.required for c in columns or [])
 
     @classmethod
     def for_model(cls, pyfunc_model: Any, contract: Any = None) -> Validator:

@@ -112,6 +112,23 @@ def route_figures(frame: pd.DataFrame, route: str) -> RouteFigures:
     return RouteFigures(route, version, requests, errors, errors / requests, p99)
 
 
+def _numbers(values: Any) -> np.ndarray | None:
+    """The values as floats (None dropped), or None when some are not numbers (labels, lists)."""
+    import pandas as pd
+
+    series = pd.Series(values).dropna() if not isinstance(values, pd.Series) else values.dropna()
+    if series.dtype.kind in "fiub":
+        return series.to_numpy(dtype=float)
+    try:
+        return series.astype(float).to_numpy()
+    except (TypeError, ValueError):
+        return None
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    return np.clip(counts / counts.sum(), _EPS, None)
+
+
 def psi(expected: Any, actual: Any, bins: int = 10) -> float:
     """Population stability index of ``actual`` against ``expected`` (vectorised).
 
@@ -120,25 +137,26 @@ def psi(expected: Any, actual: Any, bins: int = 10) -> float:
     """
     import pandas as pd
 
-    exp = pd.Series(np.asarray(expected, dtype=object).ravel()).dropna()
-    act = pd.Series(np.asarray(actual, dtype=object).ravel()).dropna()
-    if exp.empty or act.empty:
-        raise MlgateError("PSI needs values on both sides", "wait for traffic on both routes")
-    exp_num = pd.to_numeric(exp, errors="coerce")
-    act_num = pd.to_numeric(act, errors="coerce")
-    numeric = not exp_num.isna().any() and not act_num.isna().any()
-    if numeric and pd.concat([exp_num, act_num]).nunique() > 2 * bins:
-        edges = np.unique(np.quantile(exp_num.to_numpy(float), np.linspace(0, 1, bins + 1)[1:-1]))
-        e_counts = np.bincount(np.searchsorted(edges, exp_num.to_numpy(float), side="right"), minlength=len(edges) + 1)
-        a_counts = np.bincount(np.searchsorted(edges, act_num.to_numpy(float), side="right"), minlength=len(edges) + 1)
+    exp, act = _numbers(expected), _numbers(actual)
+    if exp is not None and act is not None:
+        if exp.size == 0 or act.size == 0:
+            raise MlgateError("PSI needs values on both sides", "wait for traffic on both routes")
+        if np.unique(exp).size > 2 * bins:
+            edges = np.unique(np.quantile(exp, np.linspace(0, 1, bins + 1)[1:-1]))
+            e_counts = np.bincount(np.searchsorted(edges, exp, side="right"), minlength=edges.size + 1)
+            a_counts = np.bincount(np.searchsorted(edges, act, side="right"), minlength=edges.size + 1)
+            e, a = _shares(e_counts), _shares(a_counts)
+            return float(np.sum((a - e) * np.log(a / e)))
+        keys_e, keys_a = pd.Series(exp), pd.Series(act)
     else:
-        keys_e = exp_num.astype(str) if numeric else exp.astype(str)
-        keys_a = act_num.astype(str) if numeric else act.astype(str)
-        categories = sorted(set(keys_e) | set(keys_a))
-        e_counts = keys_e.value_counts().reindex(categories, fill_value=0).to_numpy()
-        a_counts = keys_a.value_counts().reindex(categories, fill_value=0).to_numpy()
-    e = np.clip(e_counts / e_counts.sum(), _EPS, None)
-    a = np.clip(a_counts / a_counts.sum(), _EPS, None)
+        keys_e = pd.Series(list(expected)).dropna().astype(str)
+        keys_a = pd.Series(list(actual)).dropna().astype(str)
+    if keys_e.empty or keys_a.empty:
+        raise MlgateError("PSI needs values on both sides", "wait for traffic on both routes")
+    count_e, count_a = keys_e.value_counts(), keys_a.value_counts()
+    categories = count_e.index.union(count_a.index)
+    e = _shares(count_e.reindex(categories, fill_value=0).to_numpy())
+    a = _shares(count_a.reindex(categories, fill_value=0).to_numpy())
     return float(np.sum((a - e) * np.log(a / e)))
 
 

@@ -75,11 +75,14 @@ def dataset_sha256(df: pd.DataFrame) -> str:
         if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
             digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
             continue
-        values = column.to_numpy(dtype=object)
-        missing = np.asarray(pd.isna(values), dtype=bool)
-        texts = ["" if null else str(value) for value, null in zip(values, missing, strict=True)]
+        missing = np.asarray(column.isna().to_numpy(), dtype=bool)
+        if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+            texts = column.fillna("").tolist()  # pandas str columns hold str values: no conversion needed
+        else:
+            values = column.to_numpy(dtype=object)
+            texts = ["" if null else str(value) for value, null in zip(values, missing, strict=True)]
         digest.update(np.packbits(missing).tobytes())
-        digest.update(np.array([len(t) for t in texts], dtype=np.int64).tobytes())
+        digest.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
         digest.update("".join(texts).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 

@@ -362,6 +362,7 @@ def auth_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) ->
         "[mlflow]\ndefault_permission = READ\n"
         f"database_uri = {users}\nadmin_username = admin\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 60\n"  # PBKDF2 on every request is slow
     )
     env = _server_env(
         postgres,

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from backends import VENV_BIN, MlflowServer, clean_env, server_settings
+from backends import MlflowServer, clean_env, server_settings
+from click.testing import CliRunner
 
 from mlgate import api
+from mlgate.cli import main
+from mlgate.exceptions import RegistryUnavailable
 from mlgate.registry import Registry
 
 pytestmark = pytest.mark.timeout(400)
@@ -46,34 +51,26 @@ def _client_env(server: MlflowServer, **extra: str) -> dict[str, str]:
     )
 
 
-def _mlgate(server: MlflowServer, cwd: Path, *args: str, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(VENV_BIN / "mlgate"), *args],
-        cwd=cwd,
-        env=_client_env(server, **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for_started(registry: Registry, name: str, action: str, proc: subprocess.Popen[str]) -> str:
+def _wait_for_started(registry: Registry, name: str, action: str, worker: threading.Thread) -> str:
     """Poll the history until ``action`` has started; return its op id."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         events = registry.events(name)
         if events and events[0].action == action and events[0].result == "started":
             return events[0].op_id
-        if proc.poll() is not None:
-            raise AssertionError(f"{action} ended before it could be interrupted: {proc.communicate()}")
-        time.sleep(0.1)
+        if not worker.is_alive():
+            raise AssertionError(f"{action} ended before it could be interrupted")
+        time.sleep(0.05)
     raise AssertionError(f"{action} never started")
 
 
 @pytest.fixture
-def released(team_server: MlflowServer, team_model_uri: str, tmp_path: Path, card_path: Path) -> tuple[Registry, str]:
+def released(
+    team_server: MlflowServer, team_model_uri: str, tmp_path: Path, card_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Registry, str]:
     """A model on the team server with v1 and v2 registered and v1 in production (smoke-tested)."""
     team_server.ensure_up()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once when the server dies
     settings = server_settings(team_server.url, tmp_path / "cfg", lock_ttl_seconds=3.0)
     registry = Registry.from_settings(settings)
     name = f"rel-{tmp_path.name[-12:]}".replace("_", "-")
@@ -83,39 +80,53 @@ def released(team_server: MlflowServer, team_model_uri: str, tmp_path: Path, car
     return registry, name
 
 
-def _kill_and_recover(
-    server: MlflowServer, registry: Registry, name: str, args: list[str], action: str, cwd: Path
-) -> tuple[str, float]:
-    """Run ``mlgate args`` and SIGKILL the server once its event started; returns (op id, seconds to recover)."""
-    proc = _mlgate(server, cwd, *args, MLGATE_LOCK_TTL_SECONDS="3")
-    op_id = _wait_for_started(registry, name, action, proc)
+def _kill_midway(
+    server: MlflowServer, registry: Registry, name: str, action: str, run: Callable[[Registry], object]
+) -> str:
+    """Run ``run`` on its own client and SIGKILL the server once ``action`` started; restart it; return the op id."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run(Registry.from_settings(registry.settings))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    op_id = _wait_for_started(registry, name, action, worker)
     server.kill()
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1, (out, err)
-    first = err.strip().splitlines()[0]
-    assert first.startswith(f"error: cannot reach the MLflow tracking server at {server.url}"), err
-    assert "Traceback" not in err
-    began = time.monotonic()
+    worker.join(timeout=60)
+    assert len(errors) == 1 and isinstance(errors[0], RegistryUnavailable), errors
+    assert f"cannot reach the MLflow tracking server at {server.url}" in str(errors[0])
     server.start()
-    return op_id, time.monotonic() - began
+    while (lock := registry.lock_info(name)) is not None and lock.expires > time.time():
+        time.sleep(0.1)  # the dead holder's lock (ttl 3 s) expires by itself
+    return op_id
+
+
+def _cli(server: MlflowServer, monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLGATE_LOCK_TTL_SECONDS", "3")
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
 
 
 def test_server_killed_mid_promotion_then_the_same_command_completes(
-    team_server: MlflowServer, released: tuple[Registry, str], tmp_path: Path
+    team_server: MlflowServer, released: tuple[Registry, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry, name = released
-    args = ["promote", name, "2", "--to", "production", "--force", "--reason", "hotfix"]
-    op_id, _ = _kill_and_recover(team_server, registry, name, args, "promote-production", tmp_path)
+    op_id = _kill_midway(
+        team_server, registry, name, "promote-production",
+        lambda reg: api.promote(name, "2", "production", force=True, reason="hotfix", registry=reg),
+    )  # fmt: skip
 
     # After the restart the registry tells the truth: the promotion is shown unfinished.
     events = api.history(name, registry=registry)
     assert (events[0].op_id, events[0].result) == (op_id, "started")
     assert api.status(name, registry=registry).aliases.get("production") in ("1", "2")
 
-    time.sleep(3.1)  # the dead holder's lock (ttl 3 s) has expired
-    again = _mlgate(team_server, tmp_path, *args, MLGATE_LOCK_TTL_SECONDS="3")
-    out, err = again.communicate(timeout=120)
-    assert again.returncode == 0, (out, err)
+    _cli(team_server, monkeypatch, "promote", name, "2", "--to", "production", "--force", "--reason", "hotfix")
     status = api.status(name, registry=registry)
     assert status.aliases == {"production": "2", "last-known-good": "1"}
     assert status.lock is None
@@ -125,19 +136,16 @@ def test_server_killed_mid_promotion_then_the_same_command_completes(
 
 
 def test_server_killed_mid_rollback_then_the_same_command_completes(
-    team_server: MlflowServer, released: tuple[Registry, str], tmp_path: Path
+    team_server: MlflowServer, released: tuple[Registry, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry, name = released
     api.promote(name, "2", "production", force=True, reason="v2 release", registry=registry)
-    op_id, _ = _kill_and_recover(
-        team_server, registry, name, ["rollback", name, "--reason", "errors"], "rollback", tmp_path
+    op_id = _kill_midway(
+        team_server, registry, name, "rollback", lambda reg: api.rollback(name, reason="errors", registry=reg)
     )
     assert api.history(name, registry=registry)[0].result == "started"
 
-    time.sleep(3.1)
-    again = _mlgate(team_server, tmp_path, "rollback", name, "--reason", "errors")
-    out, err = again.communicate(timeout=120)
-    assert again.returncode == 0, (out, err)
+    _cli(team_server, monkeypatch, "rollback", name, "--reason", "errors")
     status = api.status(name, registry=registry)
     assert status.aliases == {"production": "1"}  # v2 rolled back, so nothing else is known good
     assert {v.version: v.status for v in status.versions} == {"1": "production", "2": "rolled-back"}

@@ -16,17 +16,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from bench.results import median, write_section  # noqa: E402
+from bench.results import median, write_section
 
 RUNS = 5
 
@@ -101,24 +101,23 @@ def bench_decision(folder: Path) -> tuple[list[tuple[str, float]], float, float]
     items = []
     for route, version, shift in (("production", "1", 0.0), ("canary", "2", 0.3)):
         preds = rng.normal(shift, 1, n)
-        for i in range(n):
-            items.append(
-                Served(
-                    now - 600 + 600 * i / n,
-                    "m",
-                    version,
-                    route,
-                    f"{route}{i}",
-                    None,
-                    200,
-                    float(rng.gamma(2, 3)),
-                    None,
-                    None,
-                )  # fmt: skip
+        latency = rng.gamma(2, 3, n)
+        one_row = pd.DataFrame({"x": [1.0]})
+        items += [
+            Served(
+                now - 600 + 600 * i / n,
+                "m",
+                version,
+                route,
+                f"{route}{i}",
+                None,
+                200,
+                float(latency[i]),
+                one_row,
+                [preds[i]],
             )
-            items[-1] = Served(
-                **{**items[-1].__dict__, "inputs": pd.DataFrame({"x": [1.0]}), "predictions": [preds[i]]}
-            )
+            for i in range(n)
+        ]
     store.record_many(items)
     since, until = datetime.fromtimestamp(now - 601, UTC), datetime.fromtimestamp(now + 1, UTC)
     policy = RolloutPolicy(min_requests=100)

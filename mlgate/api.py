@@ -65,11 +65,11 @@ def register(
     with tempfile.TemporaryDirectory(prefix="mlgate-register-") as tmp:
         card_file = Path(tmp) / Path(keys.CARD_ARTIFACT).name
         card_file.write_text(model_card.to_yaml())
-        reg.log_version_artifact(name, version, card_file, keys.ARTIFACT_DIR)
+        reg.log_version_artifact(name, version, card_file, keys.version_artifact_dir(name, version))
         if bound_contract is not None:
             contract_file = Path(tmp) / Path(keys.CONTRACT_ARTIFACT).name
             contract_file.write_text(bound_contract.source_text)
-            reg.log_version_artifact(name, version, contract_file, keys.ARTIFACT_DIR)
+            reg.log_version_artifact(name, version, contract_file, keys.version_artifact_dir(name, version))
     details: dict[str, Any] = {"model_uri": model_uri, "owner": model_card.owner}
     if bound_contract is not None:
         details["contract"] = f"{bound_contract.name}@{bound_contract.version}"

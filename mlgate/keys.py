@@ -58,6 +58,20 @@ ARTIFACT_DIR = "mlgate"
 CARD_ARTIFACT = "mlgate/model_card.yaml"
 CONTRACT_ARTIFACT = "mlgate/contract.yaml"
 
+
+def version_artifact_dir(name: str, version: str | int) -> str:
+    """Folder of the files bound to one registered version at register time (card, contract).
+
+    Several versions (even of several models) can come from one run, so the run-level
+    ``mlgate/`` folder is not enough: each version gets its own.
+    """
+    return f"mlgate/registered/{name}/v{version}"
+
+
+def version_artifact(name: str, version: str | int, path: str) -> str:
+    """Artifact path of ``path``'s file name (e.g. CARD_ARTIFACT) in the version's own folder."""
+    return f"{version_artifact_dir(name, version)}/{path.rsplit('/', 1)[-1]}"
+
 # --- run records written by training (mlgate.training) ---------------------------------
 SEED_PARAM = "seed"
 CODE_REVISION_TAG = "mlgate.code_revision"

@@ -151,7 +151,7 @@ def test_a_contract_file_changed_after_registration_is_refused(
     edited = tmp_path / "edit" / "contract.yaml"
     edited.parent.mkdir()
     edited.write_text(IRIS.read_text().replace("max: 5.0", "max: 50.0"))
-    registry.log_version_artifact("iris", version, edited, keys.ARTIFACT_DIR)
+    registry.log_version_artifact("iris", version, edited, keys.version_artifact_dir("iris", version))
     with pytest.raises(ContractError, match="does not match its recorded sha256"):
         contract_of_version(registry, "iris", version)
 

@@ -10,6 +10,7 @@ from mlgate import api, keys
 from mlgate.exceptions import CardError, GateFailed, RollbackError, UsageError
 from mlgate.gate import policy_hash
 from mlgate.registry import Registry
+from tests.rollout_support import pass_gate
 
 
 def register(registry: Registry, uri: str, card: Path, n: int = 1, name: str = "m") -> list[str]:
@@ -28,7 +29,9 @@ def test_register_stores_the_card_where_the_mlflow_ui_shows_it(
     assert mv.tags[keys.OWNER] == "ml-platform@example.com"
     assert mv.tags[keys.STATUS] == "candidate"
     assert "Owner" in mv.description
-    card_file = registry.download_version_artifact("m", result.version, keys.CARD_ARTIFACT, tmp_path / "dl")
+    card_file = registry.download_version_artifact(
+        "m", result.version, keys.version_artifact("m", result.version, keys.CARD_ARTIFACT), tmp_path / "dl"
+    )
     assert "intended_use" in card_file.read_text()
     assert [e.action for e in api.history("m", registry=registry)] == ["register"]
 
@@ -74,6 +77,9 @@ def test_a_passing_gate_record_under_the_current_policy_allows_promotion(
 def test_promote_then_rollback_to_last_known_good(registry: Registry, model_uri: str, card_path: Path) -> None:
     v1, v2 = register(registry, model_uri, card_path, 2)
     force(registry, v1)
+    with pytest.raises(GateFailed):  # every stage is gated: staging too
+        api.promote("m", v2, "staging", registry=registry)
+    pass_gate(registry, "m", v2, "staging")
     api.promote("m", v2, "staging", registry=registry)
     assert registry.aliases("m")["staging"] == v2
     force(registry, v2)

@@ -25,17 +25,18 @@ def contract_of_version(registry: Registry, name: str, version: str | int) -> Co
     tags = registry.version(name, str(version)).tags or {}
     if keys.CONTRACT_NAME not in tags:
         return None
+    artifact = keys.version_artifact(name, version, keys.CONTRACT_ARTIFACT)
     with tempfile.TemporaryDirectory(prefix="mlgate-contract-") as tmp:
         try:
-            local = registry.download_version_artifact(name, str(version), keys.CONTRACT_ARTIFACT, tmp)
+            local = registry.download_version_artifact(name, str(version), artifact, tmp)
             text = Path(local).read_text()
         except (MlgateError, OSError) as exc:
             raise ContractError(
                 f"{name} v{version} names contract {tags[keys.CONTRACT_NAME]}@{tags.get(keys.CONTRACT_VERSION)} "
-                f"but its file {keys.CONTRACT_ARTIFACT} cannot be read: {exc}",
+                f"but its file {artifact} cannot be read: {exc}",
                 "register the version again with --contract",
             ) from None
-    contract = parse_contract_text(text, f"{name} v{version}:{keys.CONTRACT_ARTIFACT}")
+    contract = parse_contract_text(text, f"{name} v{version}:{artifact}")
     expected = tags.get(keys.CONTRACT_SHA256)
     if expected and expected != contract.sha256:
         raise ContractError(

@@ -221,9 +221,9 @@ def register_recorded(
     with tempfile.TemporaryDirectory(prefix="mlgate-register-") as tmp:
         card_file = Path(tmp) / Path(keys.CARD_ARTIFACT).name
         card_file.write_text(yaml.safe_dump(raw_card, sort_keys=False))
-        registry.log_version_artifact(name, version, card_file, keys.ARTIFACT_DIR)
+        registry.log_version_artifact(name, version, card_file, keys.version_artifact_dir(name, version))
         if source_text is not None:
             contract_file = Path(tmp) / Path(keys.CONTRACT_ARTIFACT).name
             contract_file.write_text(source_text)
-            registry.log_version_artifact(name, version, contract_file, keys.ARTIFACT_DIR)
+            registry.log_version_artifact(name, version, contract_file, keys.version_artifact_dir(name, version))
     return version

@@ -168,7 +168,11 @@ def plan_rollback(
     owner = decision_owner(registry, owner_tags.get(keys.OWNER), now)
     smoke_text = describe_post_deploy_smoke(registry, name, current)
 
-    if to is None and rollout is not None and rollout.active:
+    # A live canary, or one whose abort died before traffic moved back: take the canary out first.
+    canary_live = rollout is not None and (
+        rollout.active or (rollout.status == "aborted" and canary == rollout.version)
+    )
+    if to is None and rollout is not None and canary_live:
         canary_mv = by_version[rollout.version]
         return RollbackPlan(
             model=name,
@@ -298,6 +302,9 @@ def rollback(
             return _abort_rollout(registry, plan, reason, router)
         if plan.action == NOTHING:
             return RollbackResult(plan, False, notes=[plan.why, *plan.notes])
+        # Stop a rollout first: its events must not come between this rollback's started and completed
+        # events, or a rollback that dies midway would not be recognised and finished by the next one.
+        notes = [] if unfinished is not None else _stop_rollout(registry, name, reason, router)
         event = Event(
             action=ROLLBACK,
             model=name,
@@ -314,7 +321,6 @@ def rollback(
             op_id=unfinished.op_id if unfinished else Event.new_op_id(),
         )
         registry.record_event(event)
-        notes = _stop_rollout(registry, name, reason, router)
         registry.set_alias(name, names.production, plan.to_version)
         router.clear_canary()
         registry.set_version_tag(name, plan.from_version, keys.STATUS, lifecycle.ROLLED_BACK)
@@ -343,6 +349,11 @@ def _stop_rollout(registry: Registry, name: str, reason: str, router: TrafficRou
     from mlgate import canary
 
     state = canary.load_state(registry, name)
+    if state is not None and state.status == canary.ABORTED:
+        if registry.aliases(name).get(registry.settings.aliases.canary) == state.version:
+            router.clear_canary()  # an abort that died before traffic moved back
+            return [f"finished the abort of the rollout of v{state.version}: canary cleared"]
+        return []
     if state is None or not state.active:
         return []
     canary._abort(registry, state, router, registry.clock, f"rollback: {reason}")

@@ -151,3 +151,17 @@ def test_the_cli_prints_the_checklist_and_takes_accept_irreversible(
     assert refused.exit_code == 1 and "refused" in refused.output and "Traceback" not in refused.output
     done = runner.invoke(main, ["rollback", "m", "--accept-irreversible", "--reason", "incident 42"])
     assert done.exit_code == 0 and "smoke test passed" in done.output
+
+
+def test_rollback_finishes_a_canary_abort_that_died_midway(registry: Registry, model_uri: str, tmp_path: Path) -> None:
+    v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
+    canary.start(registry, "m", v2, steps="10,100")
+    state = canary.load_state(registry, "m")
+    assert state is not None
+    state.status = "aborted"  # the abort wrote its state, then its process died before moving traffic
+    canary.save_state(registry, state)
+    assert registry.aliases("m")["canary"] == v2
+    result = api.rollback("m", registry=registry)
+    assert result.action == "abort-rollout" and any("finished the abort" in n for n in result.notes)
+    aliases = registry.aliases("m")
+    assert aliases["production"] == v1 and "canary" not in aliases

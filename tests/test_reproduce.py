@@ -133,3 +133,11 @@ def test_a_version_without_a_training_record_cannot_be_reproduced(trained, regis
     assert not report.reproduced
     assert "no training entry point" in (report.reason or "")
     assert report.seed == 0 and report.requirements  # what exists is still retrieved and shown
+
+
+def test_an_unknown_model_is_a_one_line_error_without_a_traceback(trained, monkeypatch):
+    monkeypatch.setenv("MLGATE_CONFIG_DIR", str(trained["config"]))
+    result = CliRunner().invoke(main, ["reproduce", "no-such-model", "1"])
+    assert result.exit_code == 1
+    assert "no registered model named 'no-such-model'" in result.output
+    assert "Traceback" not in result.output

@@ -18,7 +18,9 @@ from mlgate.cli.render import emit_json
     help="Folder the training entry point is imported from (the project root).",
 )
 @click.option("--seed", type=int, help="Re-run with this seed instead of the recorded one.")
-@click.option("--tolerance", type=float, default=0.0, show_default=True, help="Largest accepted |difference|.")
+@click.option(
+    "--tolerance", type=click.FloatRange(min=0.0), default=0.0, show_default=True, help="Largest accepted |difference|."
+)
 @click.option("--output", type=click.Path(file_okay=False), help="Keep the retrieved package and report here.")
 @click.option("--strict", is_flag=True, help="Also fail when a model requirement or the Python version differs.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

@@ -58,7 +58,8 @@ def webhook_register(name: str, url: str, secret_env: str, as_json: bool) -> Non
     from mlgate import api
     from mlgate.webhooks import register_webhook
 
-    info = register_webhook(api.connect(), name, url, _secret(secret_env))
+    secret = _secret(secret_env)
+    info = register_webhook(api.connect(), name, url, secret)
     if as_json:
         emit_json(info.to_dict())
         return
@@ -106,8 +107,9 @@ def webhook_listen(host: str, port: int, secret_env: str) -> None:
     from mlgate.alerts import AlertRouter
     from mlgate.webhooks import RECEIVER_PATH, receiver_app
 
+    secret = _secret(secret_env)
     registry = api.connect()
-    app = receiver_app(registry, _secret(secret_env), AlertRouter(registry.settings, registry=registry))
+    app = receiver_app(registry, secret, AlertRouter(registry.settings, registry=registry))
     click.echo(f"receiving MLflow webhooks on http://{host}:{port}{RECEIVER_PATH}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

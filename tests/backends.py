@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,26 @@ QUIET = {
     "DO_NOT_TRACK": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
+
+
+_CLEANUPS: list[Any] = []
+
+
+def _on_exit(stop: Any) -> None:
+    """Run ``stop`` at interpreter exit and on SIGTERM (a CI timeout), so no server outlives the session."""
+    atexit.register(stop)
+    _CLEANUPS.append(stop)
+    if len(_CLEANUPS) == 1 and threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            for cleanup in reversed(_CLEANUPS):
+                with contextlib.suppress(Exception):
+                    cleanup()
+            signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def find_pg_bindir() -> Path | None:
@@ -117,7 +138,7 @@ class Postgres:
         )
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
         self.started = True
-        atexit.register(self.stop)
+        _on_exit(self.stop)
 
     def uri(self, database: str, with_password: bool = False) -> str:
         """SQLAlchemy URI of a database; without the password (servers get it from PGPASSWORD).
@@ -200,7 +221,7 @@ class MlflowServer:
                 cwd=self.log.parent,
                 start_new_session=True,
             )
-        atexit.register(self.stop)
+        _on_exit(self.stop)
         while time.monotonic() - began < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mlflow server exited ({self.proc.returncode}):\n{self.tail()}")

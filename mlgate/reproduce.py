@@ -24,8 +24,7 @@ import numpy as np
 
 from mlgate import keys
 from mlgate.exceptions import MlgateError
-from mlgate.registry import Registry, load_package, mlflow_uris
-from mlgate.training import (
+from mlgate.provenance import (
     code_revision,
     dataset_sha256,
     file_sha256,
@@ -34,6 +33,7 @@ from mlgate.training import (
     resolve_entry_point,
     uncommitted_changes,
 )
+from mlgate.registry import Registry, load_package, mlflow_uris
 
 
 @dataclass(frozen=True)

@@ -71,13 +71,16 @@ class DriftResult:
     def prediction_psi(self) -> float:
         return max((c.psi for c in self.prediction.values()), default=0.0)
 
-    def signals(self) -> dict[str, float]:
-        """Flat signals for alert rules: drift.max_psi, drift.drifted_share, drift.prediction_psi, drift.psi.<col>."""
-        out = {
+    def signals(self) -> dict[str, float | None]:
+        """Flat signals for alert rules: drift.max_psi, drift.drifted_share, drift.prediction_psi, drift.psi.<col>.
+
+        drift.prediction_psi is None (no data, never fires) when the data holds no predictions.
+        """
+        out: dict[str, float | None] = {
             "drift.max_psi": self.max_psi,
             "drift.drifted_count": float(len(self.drifted)),
             "drift.drifted_share": len(self.drifted) / len(self.features) if self.features else 0.0,
-            "drift.prediction_psi": self.prediction_psi,
+            "drift.prediction_psi": self.prediction_psi if self.prediction else None,
         }
         out.update({f"drift.psi.{n}": c.psi for n, c in self.features.items()})
         return out

@@ -229,15 +229,18 @@ def figures_of(window: pd.DataFrame) -> ServiceFigures:
 
 
 class AsyncRecorder:
-    """Records answered requests off the request path: a bounded queue, written in batches by one thread."""
+    """Records answered requests off the request path: a bounded queue, written by one thread in one
+    transaction every ``flush_seconds`` (writing per request would cost the serving thread the GIL)."""
 
-    def __init__(self, store: PredictionStore, max_queue: int = 10_000, flush_seconds: float = 0.5) -> None:
+    def __init__(self, store: PredictionStore, max_queue: int = 50_000, flush_seconds: float = 0.5) -> None:
         self.store = store
         self.flush_seconds = flush_seconds
-        self.queue: queue.Queue[Served | None] = queue.Queue(max_queue)
+        self.queue: queue.Queue[Served] = queue.Queue(max_queue)
         self.dropped = 0
         self.written = 0
         self.failures = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mlgate-recorder", daemon=True)
         self._thread.start()
 
@@ -250,43 +253,37 @@ class AsyncRecorder:
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything queued so far is written (tests and shutdown)."""
+        self._wake.set()
         deadline = time.monotonic() + timeout
         while self.queue.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def close(self) -> None:
-        self.queue.put(None)
-        self._thread.join(timeout=10)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
+        while True:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            stopping = self._stop.is_set()
             batch: list[Served] = []
-            try:
-                first = self.queue.get(timeout=self.flush_seconds)
-            except queue.Empty:
-                continue
-            if first is None:
-                stop = True
-            else:
-                batch.append(first)
-            while len(batch) < 2000:
+            while True:
                 try:
-                    item = self.queue.get_nowait()
+                    batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-                if item is None:
-                    stop = True
+            if batch:
+                try:
+                    self.written += self.store.record_many(batch)
+                except Exception as exc:  # noqa: BLE001 - a broken store must never stop serving
+                    self.failures += 1
+                    log.warning("prediction record write failed (%d requests lost): %s", len(batch), exc)
+                for _ in batch:
                     self.queue.task_done()
-                    continue
-                batch.append(item)
-            try:
-                self.written += self.store.record_many(batch)
-            except Exception as exc:  # noqa: BLE001 - a broken store must never stop serving
-                self.failures += 1
-                log.warning("prediction record write failed (%d requests lost): %s", len(batch), exc)
-            for _ in range(len(batch) + (1 if first is None else 0)):
-                self.queue.task_done()
+            if stopping:
+                return
 
 
 def _rows(item: Served) -> list[dict[str, Any]]:

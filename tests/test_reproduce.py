@@ -141,3 +141,11 @@ def test_an_unknown_model_is_a_one_line_error_without_a_traceback(trained, monke
     assert result.exit_code == 1
     assert "no registered model named 'no-such-model'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_stated_tolerance_accepts_small_differences_and_says_so(trained, registry):
+    report = api.reproduce(train.MODEL_NAME, 1, project_dir=ROOT, seed=7, tolerance=1.0, registry=registry)
+    assert report.reproduced and report.comparison is not None
+    assert 0 < report.comparison.max_abs_difference <= 1.0
+    assert "within 1" in report.comparison.summary()
+    assert [d.kind for d in report.differences if d.kind == "seed"] == ["seed"]

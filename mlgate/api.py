@@ -207,13 +207,17 @@ def rollout_start(
     bake: str | float | None = None,
     reason: str | None = None,
     registry: Registry | None = None,
+    force: bool = False,
 ) -> Any:
-    """Start a canary rollout of ``version`` (it must pass the canary gate) at the first step's weight."""
+    """Start a canary rollout of ``version`` at the first step's weight (it must pass the canary gate,
+    unless ``force`` with a ``reason``, recorded as forced)."""
     from mlgate import canary
     from mlgate.canary_policy import parse_duration
 
     seconds = None if bake is None else parse_duration(bake, "--bake")
-    return canary.start(_reg(registry), name, str(version), steps=steps, bake_seconds=seconds, reason=reason)
+    return canary.start(
+        _reg(registry), name, str(version), steps=steps, bake_seconds=seconds, reason=reason, force=force
+    )
 
 
 def rollout_advance(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:

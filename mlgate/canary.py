@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate import keys, lifecycle
 from mlgate.analysis import FAIL, PASS, WAIT, Analysis, RecordSource, analyze
 from mlgate.canary_policy import load_rollout_policy, parse_steps
-from mlgate.exceptions import GateFailed, MlgateError, TransitionRefused
+from mlgate.exceptions import GateFailed, MlgateError, TransitionRefused, UsageError
 from mlgate.registry import Event, utcnow
 from mlgate.smoke import post_deploy_smoke
 from mlgate.traffic import RegistryRouter, TrafficRouter
@@ -153,9 +153,13 @@ def start(
     reason: str | None = None,
     router: TrafficRouter | None = None,
     clock: Clock = time.time,
+    force: bool = False,
 ) -> RolloutStatus:
-    """Make ``version`` the canary at the first step's weight. It must pass the canary gate."""
+    """Make ``version`` the canary at the first step's weight. It must pass the canary gate, unless
+    ``force`` with a ``reason`` (recorded as forced)."""
     version = str(version)
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason", 'say why, e.g. --reason "gate records missing, approved by X"')
     policy = load_rollout_policy(registry.settings, name)
     plan = list(parse_steps(steps, "--steps") if steps is not None else policy.steps)
     bake = policy.bake_seconds if bake_seconds is None else float(bake_seconds)
@@ -169,7 +173,7 @@ def start(
         )
     from mlgate.rollout import ensure_gate
 
-    gate_note = ensure_gate(registry, name, version, "canary")  # runs the canary gate unless it passed
+    gate_note = ensure_gate(registry, name, version, "canary", force=force)  # runs the gate unless it passed
     with registry.lock(name, f"rollout start v{version}"):
         current = load_state(registry, name)
         if current is not None and current.active:

@@ -230,3 +230,28 @@ def test_risky_changes_cannot_go_straight_to_production(registry: Registry, mode
     assert registry.aliases("m")["production"] == v1
     forced = api.promote("m", v2, "production", force=True, reason="hotfix, canary skipped", registry=registry)
     assert forced.forced and registry.aliases("m")["production"] == v2
+
+
+def test_the_rollout_cli(cli_env: Settings, model_uri: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlgate.cli import main
+
+    registry = Registry.from_settings(cli_env)
+    write_policy(cli_env)
+    v1 = register(registry, "m", model_uri, tmp_path)
+    pass_gate(registry, "m", v1, "production")
+    api.promote("m", v1, "production", registry=registry)
+    v2 = register(registry, "m", model_uri, tmp_path)  # no canary gate on record
+    runner = CliRunner()
+    assert runner.invoke(main, ["rollout", "start", "m", v2, "--force"]).exit_code == 2  # --force needs --reason
+    started = runner.invoke(main, ["rollout", "start", "m", v2, "--force", "--reason", "gate records pending"])
+    assert started.exit_code == 0, started.output
+    assert "[10%] -> 50% -> 100%" in started.output and "next decision in" in started.output
+    assert "FORCED" in registry.events("m")[0].details["gate"]
+    status = runner.invoke(main, ["rollout", "status", "m", "--json"])
+    assert status.exit_code == 0 and '"weight": 10' in status.output
+    aborted = runner.invoke(main, ["rollout", "abort", "m", "--reason", "changed my mind"])
+    assert aborted.exit_code == 0 and "aborted -- changed my mind" in aborted.output
+    again = runner.invoke(main, ["rollout", "abort", "m"])
+    assert again.exit_code == 1 and "no rollout in progress" in again.output

@@ -64,13 +64,16 @@ def rollout() -> None:
 @click.argument("version")
 @click.option("--steps", help="Canary weights in percent, e.g. 5,25,50,100 (default: the policy's).")
 @click.option("--bake", help="Time each step runs before it is judged, e.g. 10m (default: the policy's).")
+@click.option("--force", is_flag=True, help="Start without a passing canary gate (needs --reason; recorded).")
 @reason_option
 @json_option
-def start(name: str, version: str, steps: str | None, bake: str | None, reason: str | None, as_json: bool) -> None:
+def start(
+    name: str, version: str, steps: str | None, bake: str | None, force: bool, reason: str | None, as_json: bool
+) -> None:
     """Make VERSION the canary of NAME at the first step (it must pass the canary gate)."""
     from mlgate import api
 
-    result = api.rollout_start(name, version, steps=steps, bake=bake, reason=reason)
+    result = api.rollout_start(name, version, steps=steps, bake=bake, reason=reason, force=force)
     emit_json(result.to_dict()) if as_json else render_status(result)
 
 

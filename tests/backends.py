@@ -165,7 +165,7 @@ class Postgres:
         if self.started:
             self.started = False
             with contextlib.suppress(Exception):
-                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -253,7 +253,7 @@ class MlflowServer:
             return
         self._signal_group(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
         with contextlib.suppress(ProcessLookupError):

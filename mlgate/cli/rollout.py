@@ -127,13 +127,23 @@ def abort(name: str, reason: str | None, as_json: bool) -> None:
 @rollout.command()
 @click.argument("name")
 @click.option("--no-live", is_flag=True, help="Do not read live figures from the gateway's record.")
+@click.option("--watch", is_flag=True, help="Show it again every --every seconds until the rollout ends.")
+@click.option("--every", default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
 @json_option
-def status(name: str, no_live: bool, as_json: bool) -> None:
+def status(name: str, no_live: bool, watch: bool, every: float, as_json: bool) -> None:
     """Show the plan, current step, figures and time to the next decision of NAME's rollout."""
+    import time
+
     from mlgate import api
 
-    result = api.rollout_status(name, live=not no_live)
-    emit_json(result.to_dict()) if as_json else render_status(result)
+    while True:
+        result = api.rollout_status(name, live=not no_live)
+        if watch and not as_json:
+            click.clear()
+        emit_json(result.to_dict()) if as_json else render_status(result)
+        if not watch or result.state is None or not result.state.active:
+            return
+        time.sleep(every)
 
 
 @rollout.command()

@@ -108,9 +108,9 @@ def rollback(
     ``dry_run`` only answers the checklist. Irreversible data migrations in between are refused
     unless ``accept_irreversible``. ``now`` picks the decision owner (default: the current time).
     """
-    from mlgate import rollback as rb
+    from mlgate.rollback import rollback as run_rollback
 
-    return rb.rollback(
+    return run_rollback(
         _reg(registry),
         name,
         None if to is None else str(to),
@@ -275,9 +275,9 @@ def rollout_run(
 
 def runbook(name: str, now: datetime | None = None, registry: Registry | None = None) -> Any:
     """The rollback runbook of ``name`` as Markdown (the checklist's answers right now)."""
-    from mlgate import runbook as rb
+    from mlgate.runbook import runbook as make_runbook
 
-    return rb.runbook(_reg(registry), name, now=now)
+    return make_runbook(_reg(registry), name, now=now)
 
 
 # --- the release gate (mlgate.gate) ----------------------------------------------------------

@@ -416,7 +416,10 @@ class Registry:
                 )
                 break
             except MlflowException as exc:
-                if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                # RESOURCE_DOES_NOT_EXIST: MLflow looked the name up again after the conflict and the
+                # holder had released it in between. Both mean "contended": try again.
+                contended = ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
+                if getattr(exc, "error_code", "") not in contended:
                     raise self._translate("taking the lock", exc) from None
             except Exception as exc:
                 if _is_unreachable(exc):

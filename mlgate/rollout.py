@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlgate import keys, lifecycle
-from mlgate.exceptions import GateFailed, SmokeTestFailed, UsageError
+from mlgate.exceptions import GateFailed, PermissionDenied, SmokeTestFailed, UsageError
 from mlgate.gate import gate_record
 from mlgate.registry import Event, interrupted_operation, utcnow
 from mlgate.smoke import SmokeResult, post_deploy_smoke
@@ -148,7 +148,10 @@ def promote(
             if previous and previous != version:
                 registry.set_version_tag(name, previous, keys.STATUS, lifecycle.ARCHIVED)
             if aliases.get(names.staging) == version:
-                registry.delete_alias(name, names.staging)  # the version moved on from staging
+                try:  # the version moved on from staging; deleting an alias needs MANAGE, moving one EDIT
+                    registry.delete_alias(name, names.staging)
+                except PermissionDenied:
+                    event.details["note"] = f"alias {names.staging!r} left on v{version}: deleting it needs MANAGE"
             if aliases.get(names.canary) == version:
                 registry.delete_alias(name, names.canary)
                 registry.delete_model_tag(name, keys.CANARY_WEIGHT)

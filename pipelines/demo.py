@@ -2,92 +2,263 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".mlgate"
-MODEL = "demo-classifier"
 WORK = STATE / "demo"
+MODEL = "breast-cancer"
+CONTRACT = ROOT / "pipelines" / "contracts" / "breast_cancer.yaml"
+BIN = Path(sys.executable).parent
+ENV = {
+    **os.environ,
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLGATE_ACTOR": "demo",
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+}
+for key in ("MLFLOW_TRACKING_URI", "MLGATE_TRACKING_URI", "MLGATE_CONFIG_DIR", "MLGATE_PROFILE"):
+    ENV.pop(key, None)  # the demo always runs on the embedded default of mlflow_config/mlgate.yaml
 
 
 def say(text: str) -> None:
     print(f"\n=== {text}", flush=True)
 
 
-def mlgate(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    """Run the mlgate CLI as a user would, show the command and its output."""
-    print(f"$ mlgate {shlex.join(args)}", flush=True)
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "mlgate"), *args], cwd=ROOT, text=True, capture_output=True
-    )
-    out = (proc.stdout + proc.stderr).rstrip()
-    if out:
-        print("  " + out.replace("\n", "\n  "), flush=True)
+def show(proc: subprocess.CompletedProcess[str], limit: int = 40) -> None:
+    lines = (proc.stdout + proc.stderr).rstrip().splitlines()
+    lines = [line for line in lines if " INFO " not in line and "WARNING" not in line and "warn(" not in line]
+    if len(lines) > limit:
+        lines = [*lines[: limit - 1], f"... ({len(lines) - limit + 1} more lines)"]
+    for line in lines:
+        print("  " + line, flush=True)
+
+
+def run(args: list[str], expect: int = 0, limit: int = 40) -> subprocess.CompletedProcess[str]:
+    """Run a command as a user would, show it and its output, stop the demo on a surprise."""
+    shown = [a.replace(str(ROOT) + "/", "") for a in args]
+    print(f"$ {shlex.join(shown)}", flush=True)
+    proc = subprocess.run(args, cwd=ROOT, env=ENV, text=True, capture_output=True)
+    show(proc, limit)
     if proc.returncode != expect:
         print(f"demo: expected exit {expect}, got {proc.returncode}", file=sys.stderr)
         sys.exit(1)
     return proc
 
 
+def mlgate(*args: str, expect: int = 0, limit: int = 40) -> subprocess.CompletedProcess[str]:
+    return run([str(BIN / "mlgate"), *args], expect=expect, limit=limit)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AlertInbox(BaseHTTPRequestHandler):
+    """A real loopback webhook receiver standing in for Slack and the pager."""
+
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        AlertInbox.received.append({"path": self.path, "body": json.loads(body or b"{}")})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def start_inbox() -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AlertInbox)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    ENV.update(
+        MLGATE_SLACK_WEBHOOK_URL=f"{url}/slack",
+        MLGATE_PAGER_WEBHOOK_URL=f"{url}/pager",
+        MLGATE_WEBHOOK_SECRET="demo-secret",
+    )
+    return server
+
+
+class Traffic:
+    """Steady client traffic to the gateway from a background thread (bounded; stops with the demo)."""
+
+    def __init__(self, url: str, rows: list[dict]) -> None:
+        self.url, self.rows = url, rows
+        self.sent = self.failed = 0
+        self.versions: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        import requests
+
+        session = requests.Session()
+        i = 0
+        while not self._stop.is_set() and self.sent < 20000:
+            row = self.rows[i % len(self.rows)]
+            try:
+                resp = session.post(
+                    f"{self.url}/invocations",
+                    json={"dataframe_records": [row]},
+                    headers={"X-Request-Key": f"client-{i % 97}"},
+                    timeout=5,
+                )
+                version = resp.headers.get("X-Mlgate-Model-Version", "?")
+                self.versions[version] = self.versions.get(version, 0) + 1
+                if resp.status_code >= 500:
+                    self.failed += 1
+            except Exception:  # noqa: BLE001 - a refused connection is a failed request
+                self.failed += 1
+            self.sent += 1
+            i += 1
+            time.sleep(0.01)
+
+    def start(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 def fresh_state() -> None:
     if STATE.exists():
-        say(f"starting from fresh state: removing the previous demo registry in {STATE}")
+        say(f"starting from fresh state: removing the previous demo registry in {STATE.relative_to(ROOT)}/")
         shutil.rmtree(STATE)
     WORK.mkdir(parents=True)
 
 
-def train_versions() -> list[str]:
-    """Train two versions of the example model and log them to the embedded registry."""
-    from mlgate.config import load_settings
-    from mlgate.testing import log_tiny_model, write_card
+def data_contract_step() -> None:
+    say("1. data contract at ingestion: Great Expectations checks the source data against the contract")
+    from pipelines import data
 
-    settings = load_settings(cwd=ROOT)
-    uris = []
-    for seed, max_iter in ((0, 200), (1, 300)):
-        uris.append(log_tiny_model(settings, seed=seed, experiment="demo", max_iter=max_iter))
-    write_card(WORK / "card.yaml")
-    return uris
+    source = data.builtin_source()
+    source.to_csv(WORK / "source.csv", index=False)
+    mlgate("contract", "validate", str(CONTRACT), str(WORK / "source.csv"), limit=12)
+    dirty = source.head(200).astype(object)
+    dirty.loc[3, "mean_radius"] = None  # null: imputed with the contract's stated value
+    dirty.loc[5, "mean_texture"] = "n/a"  # wrong type: the row is rejected and quarantined
+    dirty.loc[7, "size_band"] = "huge"  # unseen category: passed through, flagged
+    dirty.to_csv(WORK / "dirty.csv", index=False)
+    mlgate("contract", "validate", str(CONTRACT), str(WORK / "dirty.csv"), "--rejected", str(WORK / "quarantine.csv"))
+    source.drop(columns=["mean_radius"]).to_csv(WORK / "broken.csv", index=False)
+    mlgate("contract", "validate", str(CONTRACT), str(WORK / "broken.csv"), expect=1, limit=10)
 
 
 def main() -> int:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     started = time.monotonic()
     fresh_state()
+    inbox = start_inbox()
+    data_contract_step()
 
-    say("1. train two versions of the example model")
-    uris = train_versions()
-    for uri in uris:
-        print(f"  logged {uri}")
+    say("2. reproducible training: two versions of the example pipeline, recorded and registered")
+    print("  (pipelines/train.py: contract check, transform tests, fixed seed, full-content digests, environment)")
+    from mlgate.config import load_settings
+    from pipelines.train import train
 
-    say("2. register both with their model card")
-    for uri in uris:
-        mlgate("register", MODEL, "--model-uri", uri, "--card", str(WORK / "card.yaml"))
+    for variant in (0, 1):
+        t0 = time.monotonic()
+        outcome = train(load_settings(cwd=ROOT), variant=variant, register_as=MODEL)
+        assert outcome.registration is not None
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(outcome.metrics.items()))
+        print(
+            f"  variant {variant}: registered {MODEL} v{outcome.registration.version} ({metrics}) "
+            f"in {time.monotonic() - t0:.0f} s"
+        )
 
-    say("3. promote v1 to production (no release gate yet: --force --reason, recorded as forced)")
-    mlgate("promote", MODEL, "1", "--to", "production", "--force", "--reason", "first release; gate not built yet")
+    say("3. the release gate: every check of mlflow_config/policy.yaml, evidence stored on the version")
+    mlgate("check", MODEL, "1", "--stage", "production", limit=30)
 
-    say("4. promote v2 to staging, then to production")
-    mlgate("promote", MODEL, "2", "--to", "staging")
-    mlgate("promote", MODEL, "2", "--to", "production", "--force", "--reason", "demo release; gate not built yet")
+    say("4. promote v1 through staging to production (each stage's gate must pass)")
+    mlgate("promote", MODEL, "1", "--to", "staging")
+    mlgate("promote", MODEL, "1", "--to", "production")
 
-    say("5. roll back: first the plan, then the one command")
-    mlgate("rollback", MODEL, "--dry-run")
-    mlgate("rollback", MODEL, "--reason", "demo: v2 misbehaves in production")
+    say("5. the exact package of v1 can be retrieved and rebuilt")
+    mlgate("reproduce", MODEL, "1", limit=25)
 
-    say("6. where things stand")
+    say("6. the serving gateway follows the registry; a smoke test proves the endpoint")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    gateway = subprocess.Popen(
+        [str(BIN / "mlgate"), "serve", MODEL, "--port", str(port)],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(url)
+        print(f"  gateway on {url} (pid {gateway.pid})")
+        ENV["MLGATE_ENDPOINT"] = url  # promotions and rollbacks now smoke-test the live endpoint
+        mlgate("smoke", MODEL, "--endpoint", url)
+        from pipelines import data
+
+        rows = json.loads(data.builtin_source()[data.FEATURES].head(300).to_json(orient="records"))
+        traffic = Traffic(url, rows).start()
+
+        say("7. canary rollout of v2: 25 % then 100 %, judged on live figures after each bake")
+        mlgate("rollout", "start", MODEL, "2")
+        mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", limit=20)
+        mlgate("rollout", "status", MODEL, limit=15)
+
+        say("8. production monitoring on the gateway's recorded traffic: drift, quality, health, cost")
+        mlgate("monitor", MODEL, "--window", "1h", "--report-dir", str(WORK / "reports"), limit=25)
+
+        say("9. a bad day in production: the runbook, then rollback in one command")
+        mlgate("rollback", MODEL, "--dry-run", limit=30)
+        mlgate("rollback", MODEL, "--reason", "demo: v2 hurts the business KPI", limit=30)
+        time.sleep(3)  # let the gateway's clients see the switch
+        traffic.stop()
+        print(
+            f"  client traffic during rollout and rollback: {traffic.sent} requests, {traffic.failed} failed, "
+            f"answered by versions {traffic.versions}"
+        )
+        mlgate("runbook", MODEL, limit=20)
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=20)
+
+    say("10. where things stand")
     mlgate("status", MODEL)
-    mlgate("history", MODEL)
-
-    say(f"demo finished in {time.monotonic() - started:.0f} s; registry at {STATE}")
+    mlgate("history", MODEL, limit=40)
+    inbox.shutdown()
+    if AlertInbox.received:
+        print(f"  alerts delivered to the owner's webhooks: {len(AlertInbox.received)}")
+    say(f"demo finished in {time.monotonic() - started:.0f} s; registry at {STATE.relative_to(ROOT)}/")
     return 0
 
 
+def wait_for(url: str, seconds: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/ping", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    print(f"demo: the gateway did not answer on {url}", file=sys.stderr)
+    sys.exit(1)
+
+
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
     sys.exit(main())

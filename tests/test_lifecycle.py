@@ -177,3 +177,14 @@ def test_a_failing_smoke_test_is_recorded_and_exits_with_an_error(
     assert event.action == "rollback" and event.result == "failed"
     assert event.details["smoke"]["passed"] is False
     assert registry.version("m", v1).tags[keys.SMOKE] == "failed"
+
+
+def test_top_level_functions_stay_functions_once_their_modules_are_loaded() -> None:
+    import mlgate
+    import mlgate.rollback  # noqa: F401 - loads the module of the same name
+    from mlgate import api
+    from mlgate.runbook import runbook  # noqa: F401
+
+    assert mlgate.rollback is api.rollback
+    assert mlgate.runbook is api.runbook
+    assert callable(mlgate.promote) and callable(mlgate.monitor)

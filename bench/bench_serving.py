@@ -212,7 +212,7 @@ def in_process_latency(registry: Any) -> float:
 # --- time to recover -------------------------------------------------------------------------------
 def recover_gateway(env: dict[str, str], url: str) -> dict[str, float]:
     """`mlgate rollback` under steady load: until every answer is the last known good (header-verified)."""
-    loader = run_load(url, 2, 8.0)
+    loader = run_load(url, 2, 30.0)  # long enough to see the switch even on a loaded machine
     time.sleep(2.0)
     t0 = time.perf_counter()
     done = subprocess.run(
@@ -226,6 +226,8 @@ def recover_gateway(env: dict[str, str], url: str) -> dict[str, float]:
     start = 2.0  # the load generator's clock: rollback started ~2 s in
     records.sort(key=lambda r: r[0])
     last_old = max((r[0] + r[1] / 1000 for r in records if r[3] == "2"), default=start)
+    if not any(r[3] == "1" and r[0] > last_old for r in records):
+        raise SystemExit("the gateway did not answer with the last known good version during the load")
     return {
         "command_s": command_s,
         "recover_s": max(last_old - start, 0.0),

@@ -274,14 +274,16 @@ class AsyncRecorder:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            if batch:
+            for at in range(0, len(batch), 100):  # small chunks: the serving thread gets the GIL in between
+                chunk = batch[at : at + 100]
                 try:
-                    self.written += self.store.record_many(batch)
+                    self.written += self.store.record_many(chunk)
                 except Exception as exc:  # noqa: BLE001 - a broken store must never stop serving
                     self.failures += 1
-                    log.warning("prediction record write failed (%d requests lost): %s", len(batch), exc)
-                for _ in batch:
+                    log.warning("prediction record write failed (%d requests lost): %s", len(chunk), exc)
+                for _ in chunk:
                     self.queue.task_done()
+                time.sleep(0)
             if stopping:
                 return
 

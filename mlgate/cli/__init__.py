@@ -20,34 +20,12 @@ def main(ctx: click.Context, traceback: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mlgate.cli import lifecycle, rollout
+    """Each area's commands live in their own module (mlgate/cli/<area>.py) with a COMMANDS list."""
+    from mlgate.cli import contract, gate, lifecycle, monitor, reproduce, rollout, serving, team
 
-    for command in [*lifecycle.COMMANDS, *rollout.COMMANDS]:
-        main.add_command(command)
-    from mlgate.cli import contract
-
-    for command in contract.COMMANDS:
-        main.add_command(command)
-    from mlgate.cli import monitor
-
-    for command in monitor.COMMANDS:
-        main.add_command(command)
-    from mlgate.cli import gate
-
-    for command in gate.COMMANDS:
-        main.add_command(command)
-    from mlgate.cli import reproduce
-
-    for command in reproduce.COMMANDS:
-        main.add_command(command)
-    from mlgate.cli import serving
-
-    for command in serving.COMMANDS:
-        main.add_command(command)
-    from mlgate.cli import team
-
-    for command in team.COMMANDS:
-        main.add_command(command)
+    for module in (lifecycle, gate, rollout, contract, reproduce, serving, monitor, team):
+        for command in module.COMMANDS:
+            main.add_command(command)
 
 
 _register_commands()

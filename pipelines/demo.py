@@ -137,6 +137,47 @@ class Traffic:
         self._thread.join(timeout=10)
 
 
+def log_constant_model() -> str:
+    """A model that calls every sample malignant: it never errors, it shifts every prediction."""
+    from importlib.metadata import version
+
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+
+    from mlgate.config import load_settings
+    from mlgate.registry import mlflow_uris
+    from pipelines import data
+
+    source = data.builtin_source()
+    x, y = source[data.FEATURES], source[data.TARGET]
+    with mlflow_uris(load_settings(cwd=ROOT)):
+        mlflow.set_experiment("demo-bad-models")
+        with mlflow.start_run(run_name="always-malignant"):
+            info = mlflow.sklearn.log_model(
+                DummyClassifier(strategy="constant", constant=1).fit(x, y),
+                name="model",
+                input_example=x.head(3),
+                pip_requirements=[f"scikit-learn=={version('scikit-learn')}", f"pandas=={version('pandas')}"],
+                serialization_format="cloudpickle",
+            )
+    return str(info.model_uri)
+
+
+def write_bad_model_card() -> Path:
+    """The example's card, with the training data the bad model saw (name and full-content sha256)."""
+    import yaml
+
+    from mlgate.provenance import dataset_sha256
+    from pipelines import data
+
+    card = yaml.safe_load((ROOT / "pipelines" / "cards" / "breast_cancer.yaml").read_text())
+    card["description"] = "A constant classifier that calls every sample malignant (a deliberately bad release)."
+    card["training_data"] = {"name": "breast-cancer-wisconsin", "sha256": dataset_sha256(data.builtin_source())}
+    path = WORK / "bad_model_card.yaml"
+    path.write_text(yaml.safe_dump(card, sort_keys=False))
+    return path
+
+
 def fresh_state() -> None:
     if STATE.exists():
         say(f"starting from fresh state: removing the previous demo registry in {STATE.relative_to(ROOT)}/")
@@ -163,6 +204,7 @@ def data_contract_step() -> None:
 
 def main() -> int:
     started = time.monotonic()
+    os.environ.update({k: ENV[k] for k in ("MLGATE_ACTOR", "MLFLOW_DISABLE_TELEMETRY", "GX_ANALYTICS_ENABLED")})
     fresh_state()
     inbox = start_inbox()
     data_contract_step()
@@ -217,10 +259,17 @@ def main() -> int:
         mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", limit=20)
         mlgate("rollout", "status", MODEL, limit=15)
 
-        say("8. production monitoring on the gateway's recorded traffic: drift, quality, health, cost")
+        say("8. a bad canary: v3 calls every sample malignant; `rollout run` judges it on live traffic and aborts")
+        uri = log_constant_model()
+        mlgate("register", MODEL, "--model-uri", uri, "--card", str(write_bad_model_card()))
+        mlgate("promote", MODEL, "3", "--to", "staging", expect=1, limit=12)  # the gate refuses it: no records
+        mlgate("rollout", "start", MODEL, "3", "--force", "--reason", "demo: a known-bad canary", limit=8)
+        mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", expect=1, limit=20)
+
+        say("9. production monitoring on the gateway's recorded traffic: drift, quality, health, cost")
         mlgate("monitor", MODEL, "--window", "1h", "--report-dir", str(WORK / "reports"), limit=25)
 
-        say("9. a bad day in production: the runbook, then rollback in one command")
+        say("10. a bad day in production: the runbook, then rollback in one command")
         mlgate("rollback", MODEL, "--dry-run", limit=30)
         mlgate("rollback", MODEL, "--reason", "demo: v2 hurts the business KPI", limit=30)
         time.sleep(3)  # let the gateway's clients see the switch
@@ -234,7 +283,7 @@ def main() -> int:
         gateway.terminate()
         gateway.wait(timeout=20)
 
-    say("10. where things stand")
+    say("11. where things stand")
     mlgate("status", MODEL)
     mlgate("history", MODEL, limit=40)
     inbox.shutdown()

@@ -244,6 +244,11 @@ def recover_mlflow(env: dict[str, str], registry: Any, port: int, proc: subproce
     t0 = time.perf_counter()
     registry.set_alias(NAME, "production", "1")
     stop(proc)
+    while time.perf_counter() - t0 < 30:  # its uvicorn child can outlive the parent for a moment
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                break
+        time.sleep(0.05)
     restarted = start_mlflow(env, port)
     wait_ready(url, restarted)
     restart_s = time.perf_counter() - t0

@@ -89,7 +89,16 @@ class LockInfo:
 
 def _is_unreachable(exc: BaseException) -> bool:
     text = str(exc)
-    markers = ("Max retries exceeded", "Connection refused", "Failed to establish", "timed out")
+    markers = (
+        "Max retries exceeded",
+        "Connection refused",
+        "Failed to establish",
+        "timed out",
+        "Connection broken",
+        "Connection aborted",
+        "RemoteDisconnected",
+        "IncompleteRead",
+    )
     return any(m in text for m in markers) or type(exc).__name__ in {"ConnectionError", "Timeout"}
 
 
@@ -495,14 +504,19 @@ def mlflow_uris(settings: Settings) -> Iterator[None]:
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
+    from mlflow.tracking import fluent
+
     saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    saved_experiment = fluent._active_experiment_id  # an id from another store means nothing here
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
+    fluent._active_experiment_id = None
     try:
         yield
     finally:
         tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        fluent._active_experiment_id = saved_experiment
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

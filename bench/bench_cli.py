@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results import median, write_section  # noqa: E402
+from results import median, write_section
 
 BIN = Path(sys.executable).parent
 RUNS = 15

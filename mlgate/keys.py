@@ -72,6 +72,7 @@ def version_artifact(name: str, version: str | int, path: str) -> str:
     """Artifact path of ``path``'s file name (e.g. CARD_ARTIFACT) in the version's own folder."""
     return f"{version_artifact_dir(name, version)}/{path.rsplit('/', 1)[-1]}"
 
+
 # --- run records written by training (mlgate.training) ---------------------------------
 SEED_PARAM = "seed"
 CODE_REVISION_TAG = "mlgate.code_revision"

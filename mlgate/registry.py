@@ -501,10 +501,9 @@ def mlflow_uris(settings: Settings) -> Iterator[None]:
     """Point MLflow's global tracking and registry URIs at mlgate's for a block, then restore them
     (MLflow also writes them into os.environ, which would leak into later settings)."""
     import mlflow
+    from mlflow.tracking import fluent
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    from mlflow.tracking import fluent
 
     saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)

@@ -181,7 +181,7 @@ def test_a_failing_smoke_test_is_recorded_and_exits_with_an_error(
 
 def test_top_level_functions_stay_functions_once_their_modules_are_loaded() -> None:
     import mlgate
-    import mlgate.rollback  # noqa: F401 - loads the module of the same name
+    import mlgate.rollback
     from mlgate import api
     from mlgate.runbook import runbook  # noqa: F401
 

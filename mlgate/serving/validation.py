@@ -105,9 +105,11 @@ class Validator:
         A client of the scoring protocol expects one prediction per row sent, so a row the
         contract rejects is a 422 naming its column and problem, never a silently shorter answer.
         """
-        from mlgate.contracts import fast_validate
+        from mlgate.contracts import coerce, fast_validate
 
-        report = fast_validate(self.contract, frame)
+        # JSON has no integers-with-nulls: coerce parses by the contract's types so a bad value fails
+        # its own row, not the whole column.
+        report = fast_validate(self.contract, coerce(self.contract, frame))
         if report.success and not report.rejected_rows:
             return report.model_input()
         problems = [Problem(f.column, f.problem, f.bad_rows) for f in report.failures if f.policy != "flag"]

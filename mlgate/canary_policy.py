@@ -133,7 +133,7 @@ def _number(data: dict[str, Any], key: str, default: float, where: str) -> float
 
 
 def _known(data: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(map(str, set(data) - allowed))  # YAML keys may be numbers
     if unknown:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known: {', '.join(sorted(allowed))}")
 

@@ -106,7 +106,7 @@ def parse_card(data: Any, source: str = "<card>") -> ModelCard:
     if not isinstance(data, dict):
         raise CardError(source, [f"the card must be a mapping of fields, got {type(data).__name__}"])
     problems: list[str] = []
-    unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
+    unknown = sorted(map(str, set(data) - set(REQUIRED) - set(OPTIONAL)))  # YAML keys may be numbers
     if unknown:
         problems.append(f"unknown field(s): {', '.join(map(str, unknown))} (known: {', '.join(REQUIRED + OPTIONAL)})")
     owner = _text(data, "owner", problems, True)

@@ -65,6 +65,8 @@ def parse(body: bytes, content_type: str, columns: list[str] | None) -> tuple[pd
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise bad("the JSON body is nested too deeply to be rows of a table") from None
     if not isinstance(payload, dict):
         raise bad(f"the JSON body must be an object with one of the keys {', '.join(FORMATS)}")
     present = [k for k in FORMATS if k in payload]
@@ -77,10 +79,15 @@ def parse(body: bytes, content_type: str, columns: list[str] | None) -> tuple[pd
     key = present[0]
     data = payload[key]
     if key == "dataframe_split":
-        return _from_split(data), params
-    if key == "dataframe_records":
-        return _from_records(data, key), params
-    return _from_instances(data, key, columns), params
+        frame = _from_split(data)
+    elif key == "dataframe_records":
+        frame = _from_records(data, key)
+    else:
+        frame = _from_instances(data, key, columns)
+    if not frame.columns.is_unique:
+        twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise bad(f"{key}: duplicate column name(s) {', '.join(twice)[:200]}")
+    return frame, params
 
 
 def _from_split(data: Any) -> pd.DataFrame:
@@ -90,6 +97,8 @@ def _from_split(data: Any) -> pd.DataFrame:
     names = data.get("columns")
     if not isinstance(rows, list) or (names is not None and not isinstance(names, list)):
         raise bad("dataframe_split: 'data' must be a list of rows and 'columns' a list of names")
+    if names is not None and any(isinstance(n, (dict, list)) for n in names):
+        raise bad("dataframe_split: each of 'columns' must be a name, not an object or a list")
     if names is not None:
         width = len(names)
         for i, row in enumerate(rows):

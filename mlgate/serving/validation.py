@@ -95,8 +95,8 @@ class Validator:
             except KeyError:
                 return None
         values = frame.to_numpy()  # one block for an all-float frame: no copy
-        if values.dtype.kind not in "fiu" or (values.dtype.kind == "f" and np.isnan(values).any()):
-            return None  # strings, booleans, objects or nulls: the column-by-column path names the problem
+        if values.dtype.kind not in "fiu" or (values.dtype.kind == "f" and not np.isfinite(values).all()):
+            return None  # strings, booleans, objects, nulls or infinities: the column-by-column path names them
         return pd.DataFrame(values.astype(np.float64, copy=False), index=frame.index, columns=self.names)
 
     def _contract(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +132,11 @@ def _cast(series: pd.Series, col: Column) -> tuple[Any, Problem | None]:
     kind = series.dtype.kind
     if col.type in _FLOAT:
         if kind in "fi" or (kind == "u"):
-            return series.to_numpy(dtype=_FLOAT[col.type], copy=False), None
+            values = series.to_numpy(dtype=_FLOAT[col.type], copy=False)
+            infinite = int(np.isinf(values).sum()) if kind == "f" else 0
+            if infinite:  # Infinity or 1e999 in JSON: no model can score it, and it is the client's input
+                return None, Problem(col.name, f"infinite value in a {col.type} column", infinite)
+            return values, None
         return None, _type_problem(series, col)
     if col.type in _INT:
         if kind in "iu":

@@ -1,0 +1,206 @@
+"""Benchmark the gateway under a bounded loopback load while the production alias flips between two versions.
+
+Run: .venv/bin/python bench/bench_reliability.py   (about 2-3 minutes; writes the "reliability" section of RESULTS.md)
+
+The real gateway (uvicorn, in this process) follows a sqlite registry with a short poll interval.
+A separate client process sends a fixed number of 1-row requests over C keep-alive connections
+(closed loop) while this process moves `production` between v1 and v2 every few seconds. Reported:
+requests, 5xx, connection errors, p50/p99 latency, alias moves made and version switches the
+clients saw, side by side with the same gateway under the same load with the alias left alone.
+tests/test_reliability_gateway.py runs ``churn`` with a small request count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NAME = "iris"
+BODY = json.dumps(
+    {
+        "dataframe_split": {
+            "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+            "data": [[5.1, 3.5, 1.4, 0.2]],
+        }
+    }
+)
+
+
+# --- the load generator (runs in its own process) ------------------------------------------------
+def fixed_load(url: str, clients: int, per_client: int, body: str) -> list[list[Any]]:
+    """``clients`` keep-alive connections each send ``per_client`` requests; [client, t, ms, status, version]."""
+    import http.client
+    import urllib.parse
+
+    parsed = urllib.parse.urlparse(url)
+    payload = body.encode()
+    out: list[list[list[Any]]] = [[] for _ in range(clients)]
+    start = time.perf_counter()
+
+    def worker(i: int) -> None:
+        conn = None
+        for _ in range(per_client):
+            t0 = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+                    conn.connect()
+                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.request("POST", "/invocations", body=payload, headers={"Content-Type": "application/json"})
+                answer = conn.getresponse()
+                answer.read()
+                status, version = answer.status, answer.getheader("X-Mlgate-Model-Version")
+            except (OSError, http.client.HTTPException) as exc:
+                status, version = 0, type(exc).__name__
+                if conn is not None:
+                    conn.close()
+                conn = None
+            out[i].append([t0 - start, (time.perf_counter() - t0) * 1000, status, version])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [[i, *r] for i, mine in enumerate(out) for r in mine]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def churn(
+    registry: Any,
+    name: str,
+    requests: int,
+    clients: int = 4,
+    switch_every: float = 2.0,
+    poll_seconds: float = 0.2,
+    versions: tuple[str, str] = ("1", "2"),
+) -> dict[str, Any]:
+    """Serve ``name`` under a fixed load of ``requests``; flip production between ``versions`` every ``switch_every`` s.
+
+    ``switch_every=0`` leaves the alias alone (the baseline). The alias is set to ``versions[0]``
+    first. Returns the figures (requests, status counts, 5xx, connection errors, p50/p99 ms,
+    moves made, switches the clients saw, versions seen, seconds) and the raw records.
+    """
+    from mlgate.serving import running_gateway
+
+    registry.set_alias(name, "production", versions[0])
+    per_client = max(1, requests // clients)
+    moves = 0
+    with running_gateway(registry, name, poll_seconds=poll_seconds, record=False) as url:
+        started = time.monotonic()
+        sink = tempfile.TemporaryFile("w+")  # noqa: SIM115 - a file, not a pipe: the records outgrow a pipe's buffer
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--load", url, str(clients), str(per_client)],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        following = versions[0]
+        while proc.poll() is None:
+            time.sleep(min(switch_every, 0.2) if switch_every else 0.2)
+            if switch_every and time.monotonic() - started >= switch_every * (moves + 1) and proc.poll() is None:
+                following = versions[1] if following == versions[0] else versions[0]
+                registry.set_alias(name, "production", following)
+                moves += 1
+        _, err = proc.communicate(timeout=60)
+        seconds = time.monotonic() - started
+    with sink:
+        sink.seek(0)
+        out = sink.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the load generator failed: {err[-2000:]}")
+    records = json.loads(out)
+    statuses: dict[int, int] = {}
+    for r in records:
+        statuses[r[3]] = statuses.get(r[3], 0) + 1
+    switches = 0
+    for i in range(clients):
+        seen = [r[4] for r in records if r[0] == i and r[3] == 200]
+        switches += sum(1 for a, b in itertools.pairwise(seen) if a != b)
+    ok_ms = [r[2] for r in records if r[3] == 200]
+    return {
+        "requests": len(records),
+        "statuses": statuses,
+        "server_errors": sum(n for s, n in statuses.items() if s >= 500),
+        "connection_errors": statuses.get(0, 0),
+        "p50_ms": percentile(ok_ms, 0.50),
+        "p99_ms": percentile(ok_ms, 0.99),
+        "max_ms": max(ok_ms, default=float("nan")),
+        "moves": moves,
+        "switches_seen": switches,
+        "versions_seen": sorted({str(r[4]) for r in records if r[3] == 200}),
+        "seconds": seconds,
+        "records": records,
+    }
+
+
+# --- the benchmark ---------------------------------------------------------------------------------
+def prepare(folder: Path) -> Any:
+    """A fresh registry with two registered versions of the tiny model."""
+    os.environ.update({"MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"})
+    sys.path.insert(0, str(ROOT))
+    from mlgate import api
+    from mlgate.testing import log_tiny_model, throwaway_registry, write_card
+
+    registry = throwaway_registry(folder)
+    uri = log_tiny_model(registry.settings)
+    card = write_card(folder / "card.yaml")
+    for _ in range(2):
+        api.register(NAME, uri, card, registry=registry)
+    return registry
+
+
+def row(label: str, f: dict[str, Any]) -> str:
+    return (
+        f"| {label} | {f['requests']} | {f['seconds']:.0f} s | {f['server_errors']} | {f['connection_errors']} | "
+        f"{f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.0f} | {f['moves']} | {f['switches_seen']} |"
+    )
+
+
+def main(requests: int = 24_000, baseline: int = 8_000, clients: int = 4, switch_every: float = 2.0) -> None:
+    sys.path.insert(0, str(HERE))
+    from results import write_section
+
+    with tempfile.TemporaryDirectory() as tmp:
+        registry = prepare(Path(tmp))
+        steady = churn(registry, NAME, baseline, clients, switch_every=0)
+        moving = churn(registry, NAME, requests, clients, switch_every=switch_every)
+    ratio = moving["p99_ms"] / steady["p99_ms"] if steady["p99_ms"] else float("nan")
+    markdown = f"""## Reliability: the gateway while the production alias moves
+
+`.venv/bin/python bench/bench_reliability.py` — real gateway (uvicorn) on a sqlite registry, poll interval 0.2 s;
+a separate client process, {clients} keep-alive connections, a fixed request count, 1-row JSON, loopback;
+production flips between v1 and v2 every {switch_every:g} s (each move downloads and loads the version).
+Latencies of answered requests, in ms. 2-core machine shared with other work: compare the rows, not absolutes.
+
+| run | requests | time | 5xx | connection errors | p50 | p99 | max | alias moves | switches seen by clients |
+|---|---|---|---|---|---|---|---|---|---|
+{row("alias left alone", steady)}
+{row(f"alias moves every {switch_every:g} s", moving)}
+
+p99 while moving / p99 steady: **{ratio:.2f}x**. Versions answered while moving: {", ".join(moving["versions_seen"])}.
+"""
+    write_section("reliability", markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        print(json.dumps(fixed_load(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), BODY)))
+    else:
+        main()

@@ -442,7 +442,9 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_a_password_in_the_tracking_uri_is_never_printed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_password_in_the_tracking_uri_is_never_printed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     uri = f"http://alice:{PASSWORD}@127.0.0.1:9"
     done = subprocess.run(
         [sys.executable, "-c", "from mlgate.cli import main; main()", "status", "m"],
@@ -456,9 +458,9 @@ def test_a_password_in_the_tracking_uri_is_never_printed(tmp_path: Path, caplog:
     assert PASSWORD not in done.stdout + done.stderr
     assert "127.0.0.1:9" in done.stdout + done.stderr and "Traceback" not in done.stderr
     caplog.set_level(logging.DEBUG)
-    os.environ["MLFLOW_TRACKING_URI"] = uri  # the autouse fixture removes it after the test
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     result = CliRunner().invoke(main, ["status", "m"])
     assert result.exit_code == 1
     assert PASSWORD not in result.output

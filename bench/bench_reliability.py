@@ -1,6 +1,6 @@
 """Benchmark the gateway under a bounded loopback load while the production alias flips between two versions.
 
-Run: .venv/bin/python bench/bench_reliability.py   (about 2-3 minutes; writes the "reliability" section of RESULTS.md)
+Run: .venv/bin/python bench/bench_reliability.py   (about 3 minutes; writes the "reliability" section of RESULTS.md)
 
 The real gateway (uvicorn, in this process) follows a sqlite registry with a short poll interval.
 A separate client process sends a fixed number of 1-row requests over C keep-alive connections
@@ -172,7 +172,7 @@ def row(label: str, f: dict[str, Any]) -> str:
     )
 
 
-def main(requests: int = 24_000, baseline: int = 8_000, clients: int = 4, switch_every: float = 2.0) -> None:
+def main(requests: int = 60_000, baseline: int = 12_000, clients: int = 4, switch_every: float = 2.0) -> None:
     sys.path.insert(0, str(HERE))
     from results import write_section
 

@@ -154,14 +154,9 @@ def prepare(folder: Path) -> Any:
     """A fresh registry with two registered versions of the tiny model."""
     os.environ.update({"MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"})
     sys.path.insert(0, str(ROOT))
-    from mlgate import api
-    from mlgate.testing import log_tiny_model, throwaway_registry, write_card
+    from mlgate.testing import registry_with_versions
 
-    registry = throwaway_registry(folder)
-    uri = log_tiny_model(registry.settings)
-    card = write_card(folder / "card.yaml")
-    for _ in range(2):
-        api.register(NAME, uri, card, registry=registry)
+    registry = registry_with_versions(folder, NAME, 2)
     return registry
 
 

@@ -535,31 +535,37 @@ class ModelPackage:
     signature: Any
 
 
-def load_package(registry: Registry, name: str, version: str, dst: str | Path) -> ModelPackage:
-    """Download the exact model package of a version and load it; errors name what failed."""
+def download_package(registry: Registry, name: str, version: str, dst: str | Path) -> Path:
+    """Download the exact model package of a version into ``dst``; returns its folder."""
     registry.version(name, version)
+    with mlflow_uris(registry.settings):
+        return Path(
+            registry.call(
+                f"downloading the model of {name} v{version}", _download, f"models:/{name}/{version}", str(dst)
+            )
+        )
+
+
+def open_package(name: str, version: str, local: Path) -> ModelPackage:
+    """Load a downloaded model package: its pyfunc, input example and signature; errors name what failed."""
     from mlflow.models import Model
     from mlflow.pyfunc import load_model
 
-    with mlflow_uris(registry.settings):
-        local = Path(
-            registry.call(
-                f"downloading the model of {name} v{version}",
-                _download,
-                f"models:/{name}/{version}",
-                str(dst),
-            )
-        )
     try:
         meta = Model.load(str(local))
         example = meta.load_input_example(str(local))
         model = load_model(str(local))
     except Exception as exc:  # noqa: BLE001 - a broken package fails in many ways
         raise RegistryError(
-            f"the model of {name} v{version} does not load: {_first_line(exc)}",
+            f"the model of {name} v{version} does not load: {type(exc).__name__}: {_first_line(exc)}",
             "its artifacts are missing or corrupt; register a new version",
         ) from None
     return ModelPackage(name, str(version), local, model, example, meta.signature)
+
+
+def load_package(registry: Registry, name: str, version: str, dst: str | Path) -> ModelPackage:
+    """Download the exact model package of a version and load it."""
+    return open_package(name, version, download_package(registry, name, version, dst))
 
 
 def _download(uri: str, dst: str) -> str:

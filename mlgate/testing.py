@@ -93,3 +93,16 @@ def write_card(path: str | Path, **overrides: Any) -> Path:
     path = Path(path)
     path.write_text(yaml.safe_dump(card_dict(**overrides), sort_keys=False))
     return path
+
+
+def registry_with_versions(folder: str | Path, name: str, count: int = 2) -> Registry:
+    """A throwaway registry holding ``count`` candidate versions of the tiny model, each with a card."""
+    from mlgate import api
+
+    folder = Path(folder)
+    registry = throwaway_registry(folder)
+    uri = log_tiny_model(registry.settings)
+    card = write_card(folder / "card.yaml")
+    for _ in range(count):
+        api.register(name, uri, card, registry=registry)
+    return registry

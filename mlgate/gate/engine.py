@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate import keys
-from mlgate.exceptions import MlgateError
+from mlgate.exceptions import MlgateError, RegistryError
 from mlgate.gate.report import PASS, CheckResult, GateReport, Outcome
-from mlgate.registry import utcnow
+from mlgate.registry import open_package, utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,44 +142,27 @@ class GateContext:
     # --- the model packages --------------------------------------------------------------------
     def model_dir(self, version: str | None = None) -> Path:
         """The model package of ``version`` (default: the version under test) downloaded from the registry."""
-        from mlgate.registry import _download, mlflow_uris
+        from mlgate.registry import download_package
 
         version = str(version or self.version)
 
         def make() -> Path:
-            self.registry.version(self.name, version)
-            with mlflow_uris(self.settings):
-                local = self.registry.call(
-                    f"downloading the model of {self.name} v{version}",
-                    _download,
-                    f"models:/{self.name}/{version}",
-                    str(self.workdir / f"model-v{version}"),
-                )
-            return Path(local)
+            return download_package(self.registry, self.name, version, self.workdir / f"model-v{version}")
 
         return self._cached(f"model_dir:{version}", make)  # type: ignore[no-any-return]
 
     def package(self, version: str | None = None) -> ModelPackage:
         """The loaded model of ``version`` (default: the version under test), with its signature and example."""
-        from mlgate.registry import ModelPackage
-
         version = str(version or self.version)
 
         def make() -> ModelPackage:
-            from mlflow.models import Model
-            from mlflow.pyfunc import load_model
-
-            local = self.model_dir(version)
             try:
-                meta = Model.load(str(local))
-                example = meta.load_input_example(str(local))
-                model = load_model(str(local))
-            except Exception as exc:  # noqa: BLE001 - a broken package fails in many ways
+                return open_package(self.name, version, self.model_dir(version))
+            except RegistryError as exc:
                 raise RecordMissing(
-                    f"the model of v{version} does not load: {type(exc).__name__}: {exc}",
+                    exc.message.replace(f"the model of {self.name} v", "the model of v"),
                     "its artifacts are missing or corrupt, or its environment differs; register a new version",
                 ) from None
-            return ModelPackage(self.name, version, local, model, example, meta.signature)
 
         return self._cached(f"package:{version}", make)  # type: ignore[no-any-return]
 

@@ -16,6 +16,9 @@ HELD_PRODUCTION = "mlgate.held_production"  # "true" once the version has held p
 PRODUCTION_AT = "mlgate.production_at"  # ISO time it last entered production
 SMOKE = "mlgate.smoke"  # passed | failed: the last post-deploy smoke test in production
 SMOKE_AT = "mlgate.smoke_at"
+# JSON: the serving input example, its sha256 and the predictions the version gives for it, computed
+# locally by a passing smoke test (when, by whom, with what), so the next endpoint smoke need not load it
+SMOKE_REFERENCE = "mlgate.smoke.reference"
 ROLLED_BACK_REASON = "mlgate.rolled_back_reason"
 RECORD_RUN = "mlgate.record_run_id"  # run holding mlgate's artifacts when the version has none
 CONTRACT_NAME = "mlgate.contract.name"

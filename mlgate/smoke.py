@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
+
+REFERENCE_MAX_CHARS = 90_000  # MLflow caps a model-version tag value at 100,000 characters
+RELOAD_TIMEOUT_SECONDS = 2.0  # asking a gateway to reload is a nudge: on no answer, its poll still switches
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class SmokeResult:
     target: str  # "in-process" or the endpoint URL
     checks: list[SmokeCheck] = field(default_factory=list)
     latency_ms: float | None = None
+    notes: list[str] = field(default_factory=list)  # what the test did besides its checks (reference, reload)
 
     @property
     def passed(self) -> bool:
@@ -55,7 +64,22 @@ class SmokeResult:
             "passed": self.passed,
             "latency_ms": self.latency_ms,
             "checks": [c.__dict__ for c in self.checks],
+            "notes": self.notes,
         }
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the endpoint must answer for the version's serving input example, and when it was computed."""
+
+    payload: str  # the serving input example, sent as the request body
+    rows: int
+    predictions: list[Any]
+    computed_at: str | None = None  # set when read from the version's recorded smoke reference
+
+    def origin(self, name: str, version: str) -> str:
+        when = f"at {self.computed_at} (recorded reference)" if self.computed_at else "now"
+        return f"models:/{name}/{version} predictions computed locally {when}"
 
 
 def describe_local_smoke(name: str, version: str) -> str:
@@ -64,7 +88,11 @@ def describe_local_smoke(name: str, version: str) -> str:
 
 
 def smoke_in_process(registry: Registry, name: str, version: str) -> SmokeResult:
-    """Load the version from the registry and predict its logged input example."""
+    """Load the version from the registry and predict its logged input example.
+
+    When it passes, the predictions of the serving input example are recorded on the version as
+    its smoke reference (best effort), so a later endpoint smoke need not load the model.
+    """
     from mlgate.exceptions import MlgateError
     from mlgate.registry import load_package
 
@@ -96,37 +124,92 @@ def smoke_in_process(registry: Registry, name: str, version: str) -> SmokeResult
                 f"{count} prediction(s) for {len(package.input_example)} row(s)",
             )
         )
-    return SmokeResult(name, version, "in-process", checks, latency)
+        payload = _serving_example(package)
+    result = SmokeResult(name, version, "in-process", checks, latency)
+    if result.passed:
+        if payload is None:
+            result.notes.append("smoke reference not recorded: the input example cannot be sent as JSON")
+        else:
+            try:
+                expected = Expected(payload, len(package.input_example), _as_list(predictions))
+            except Exception as exc:  # noqa: BLE001 - predictions of an unusual type: nothing to record
+                result.notes.append(f"smoke reference not recorded: predictions of type {type(exc).__name__}")
+            else:
+                result.notes.append(record_reference(registry, name, version, expected, "in-process smoke"))
+    return result
 
 
 def post_deploy_smoke(registry: Registry, name: str, version: str, endpoint: str | None = None) -> SmokeResult:
     """The smoke test that proves a deployment: against the endpoint (``endpoint`` or the configured
-    one, after waiting for it to serve ``version``), else in-process."""
+    one, after waiting for it to serve ``version``, asking it to reload at once when an admin token is
+    configured), else in-process."""
     target = endpoint or registry.settings.endpoint
     if not target:
         return smoke_in_process(registry, name, version)
-    return smoke_endpoint(registry, name, version, target, wait_seconds=registry.settings.endpoint_wait_seconds)
+    return smoke_endpoint(
+        registry,
+        name,
+        version,
+        target,
+        wait_seconds=registry.settings.endpoint_wait_seconds,
+        admin_token=registry.settings.admin_token,
+    )
 
 
 def describe_post_deploy_smoke(registry: Registry, name: str, version: str) -> str:
     """What post_deploy_smoke will do, in words."""
-    target = registry.settings.endpoint
+    settings = registry.settings
+    target = settings.endpoint
     if not target:
         return describe_local_smoke(name, version)
+    if settings.admin_token:
+        switch = (
+            f"ask {target} to reload now if it does not serve v{version} yet (POST /admin/reload with "
+            f"MLGATE_ADMIN_TOKEN), wait up to {settings.endpoint_wait_seconds:g} s for it to serve v{version}"
+        )
+    else:
+        switch = (
+            f"wait up to {settings.endpoint_wait_seconds:g} s for {target} to serve v{version} (its next poll of "
+            "the registry; set MLGATE_ADMIN_TOKEN to make it reload at once)"
+        )
     return (
-        f"wait up to {registry.settings.endpoint_wait_seconds:g} s for {target} to serve v{version}, send the "
-        f"logged serving input example, and check status, shape, types, answering version, latency "
-        f"(<= {registry.settings.smoke_latency_budget_ms:g} ms) and predictions against models:/{name}/{version}"
+        f"{switch}, send the logged serving input example, and check status, shape, types, answering version, "
+        f"latency (<= {settings.smoke_latency_budget_ms:g} ms) and predictions against models:/{name}/{version} "
+        "(its recorded smoke reference, else computed locally while waiting)"
     )
 
 
 VERSION_HEADER = "X-Mlgate-Model-Version"
 ROUTE_HEADER = "X-Mlgate-Route"
+ADMIN_HEADER = "X-Mlgate-Admin-Token"
 
 
-def wait_for_version(endpoint: str, version: str, wait_seconds: float) -> tuple[SmokeCheck, str | None]:
+def reload_endpoint(endpoint: str, admin_token: str, timeout: float = RELOAD_TIMEOUT_SECONDS) -> str:
+    """Ask an mlgate gateway to read the registry now (``POST /admin/reload``); best effort.
+
+    Returns what happened, in words that never include the token.
+    """
+    import requests
+
+    try:
+        answer = requests.post(
+            endpoint.rstrip("/") + "/admin/reload", headers={ADMIN_HEADER: admin_token}, timeout=timeout
+        )
+    except requests.RequestException as exc:
+        return f"asked it to reload: no answer within {timeout:g} s ({type(exc).__name__}), so waiting for its poll"
+    if answer.ok:
+        return "asked it to reload: done"
+    why = {401: "the admin token was refused", 403: "its admin endpoint is disabled"}.get(answer.status_code, "")
+    return f"asked it to reload: HTTP {answer.status_code}{f' ({why})' if why else ''}, so waiting for its poll"
+
+
+def wait_for_version(
+    endpoint: str, version: str, wait_seconds: float, nudge: Callable[[], str] | None = None
+) -> tuple[SmokeCheck, str | None]:
     """Wait (bounded) until an mlgate gateway reports ``version``; returns the check and its route.
 
+    ``nudge`` is called once, when the gateway first answers with another version (e.g. to ask
+    it to reload now); what it returns goes into the check's detail.
     An endpoint without mlgate's ``/version`` JSON (``mlflow models serve``) cannot report
     what it serves: the check is skipped and says so.
     """
@@ -134,6 +217,7 @@ def wait_for_version(endpoint: str, version: str, wait_seconds: float) -> tuple[
 
     deadline = time.monotonic() + wait_seconds
     seen: Any = None
+    nudged: str | None = None
     while True:
         try:
             answer = requests.get(endpoint.rstrip("/") + "/version", timeout=5)
@@ -155,70 +239,150 @@ def wait_for_version(endpoint: str, version: str, wait_seconds: float) -> tuple[
             for route in ("production", "canary"):
                 if str(info.get(route)) == str(version):
                     waited = wait_seconds - max(deadline - time.monotonic(), 0)
+                    also = f"; {nudged}" if nudged else ""
                     return SmokeCheck(
-                        "endpoint serves the version", True, f"{route} is v{version} (after {waited:.1f} s)"
+                        "endpoint serves the version", True, f"{route} is v{version} (after {waited:.1f} s{also})"
                     ), route
+            if nudge is not None and nudged is None:
+                nudged = nudge()
+                continue  # look again at once: a gateway that reloaded serves it now
         if time.monotonic() >= deadline:
             what = f"it serves {seen}" if seen else "it did not answer"
+            also = f"; {nudged}" if nudged else ""
             return SmokeCheck(
                 "endpoint serves the version",
                 False,
-                f"after {wait_seconds:g} s {endpoint} still does not serve v{version}: {what}",
+                f"after {wait_seconds:g} s {endpoint} still does not serve v{version}: {what}{also}",
             ), None
         time.sleep(0.1)
 
 
 def smoke_endpoint(
-    registry: Registry, name: str, version: str, endpoint: str, wait_seconds: float | None = None
+    registry: Registry,
+    name: str,
+    version: str,
+    endpoint: str,
+    wait_seconds: float | None = None,
+    admin_token: str | None = None,
 ) -> SmokeResult:
     """Send the version's logged serving input example to ``endpoint`` and check what comes back.
 
     Checks: status, response shape and types, the answering version (mlgate's header; an
     endpoint without it is said to be unchecked), the latency budget, and that the predictions
-    equal the registry model's predictions computed here.
+    equal the registry model's. Those come from the version's recorded smoke reference when it
+    is valid (no model download); else the model is loaded and predicts here, in a background
+    thread while the endpoint switches, and a passing test records them as the reference.
+    With ``admin_token``, a gateway that does not serve the version yet is asked to reload now.
     """
-    import requests
-
-    from mlgate.exceptions import MlgateError
-    from mlgate.registry import load_package
-
+    notes: list[str] = []
+    expected, ignored = read_reference(registry, name, version)
+    if ignored:
+        notes.append(ignored)
+    local = None if expected is not None else _in_background(compute_expected, registry, name, version)
     checks: list[SmokeCheck] = []
     route = None
     if wait_seconds is not None:
-        check, route = wait_for_version(endpoint, version, wait_seconds)
+        nudge = None if not admin_token else (lambda: reload_endpoint(endpoint, admin_token))
+        check, route = wait_for_version(endpoint, version, wait_seconds, nudge)
         checks.append(check)
         if not check.passed:
-            return SmokeResult(name, version, endpoint, checks)
+            if local is not None:
+                with contextlib.suppress(Exception):
+                    local()  # let the local load finish and clean up after itself; the verdict is made
+            return SmokeResult(name, version, endpoint, checks, notes=notes)
+    if expected is not None:
+        result = _probe(registry, name, version, endpoint, route, expected, checks, notes)
+        if not _predictions_disagree(result):
+            return result
+        notes.append(
+            f"the endpoint disagreed with the recorded smoke reference of {expected.computed_at}: "
+            "loaded the model to compute its predictions now"
+        )
+    outcome = local() if local is not None else compute_expected(registry, name, version)
+    if isinstance(outcome, SmokeCheck):
+        return SmokeResult(name, version, endpoint, [*checks, outcome], notes=notes)
+    result = _probe(registry, name, version, endpoint, route, outcome, checks, notes)
+    if result.passed:
+        notes.append(record_reference(registry, name, version, outcome, f"endpoint smoke of {endpoint}"))
+    return result
+
+
+def compute_expected(registry: Registry, name: str, version: str) -> Expected | SmokeCheck:
+    """Download and load the version and predict its input example: what an endpoint must answer.
+
+    Returns the failed check instead when the model does not load, has no example or cannot predict.
+    """
+    from mlgate.exceptions import MlgateError
+    from mlgate.registry import load_package
+
     with tempfile.TemporaryDirectory(prefix="mlgate-smoke-") as tmp:
         try:
             package = load_package(registry, name, version, tmp)
         except MlgateError as exc:
-            checks.append(SmokeCheck("model loads", False, exc.message))
-            return SmokeResult(name, version, endpoint, checks)
+            return SmokeCheck("model loads", False, exc.message)
         payload = _serving_example(package)
         if payload is None or package.input_example is None:
-            checks.append(SmokeCheck("input example", False, "no input example was logged with the model"))
-            return SmokeResult(name, version, endpoint, checks)
-        rows = len(package.input_example)
+            return SmokeCheck("input example", False, "no input example was logged with the model")
         try:
-            expected = _as_list(package.model.predict(package.input_example))
+            predictions = _as_list(package.model.predict(package.input_example))
         except Exception as exc:  # noqa: BLE001 - a model that cannot predict locally is the verdict
-            checks.append(SmokeCheck("predicts locally", False, f"{type(exc).__name__}: {str(exc)[:200]}"))
-            return SmokeResult(name, version, endpoint, checks)
+            return SmokeCheck("predicts locally", False, f"{type(exc).__name__}: {str(exc)[:200]}")
+        return Expected(payload, len(package.input_example), predictions)
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """Start ``fn(*args)`` in a thread; the returned function waits for its result (or raises its error)."""
+    box: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            box.append((True, fn(*args)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
+            box.append((False, exc))
+
+    thread = threading.Thread(target=run, name="mlgate-smoke-local", daemon=True)
+    thread.start()
+
+    def result() -> Any:
+        thread.join()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    return result
+
+
+def _probe(
+    registry: Registry,
+    name: str,
+    version: str,
+    endpoint: str,
+    route: str | None,
+    expected: Expected,
+    checks: list[SmokeCheck],
+    notes: list[str],
+) -> SmokeResult:
+    """Send the serving example once and check the answer against ``expected`` (after ``checks``)."""
+    import requests
+
+    checks = list(checks)
     headers = {"Content-Type": "application/json"}
     if route:
         headers[ROUTE_HEADER] = route
     start = time.perf_counter()
     try:
-        answer = requests.post(endpoint.rstrip("/") + "/invocations", data=payload, headers=headers, timeout=30)
+        answer = requests.post(
+            endpoint.rstrip("/") + "/invocations", data=expected.payload, headers=headers, timeout=30
+        )
     except requests.RequestException as exc:
         checks.append(SmokeCheck("endpoint answers", False, f"{endpoint}: {type(exc).__name__}: {str(exc)[:200]}"))
-        return SmokeResult(name, version, endpoint, checks)
+        return SmokeResult(name, version, endpoint, checks, notes=notes)
     latency = (time.perf_counter() - start) * 1000
     checks.append(
         SmokeCheck("status 200", answer.status_code == 200, f"HTTP {answer.status_code}" + _body_hint(answer))
     )
-    checks.extend(_response_checks(answer, rows, expected))
+    checks.extend(_response_checks(answer, expected, expected.origin(name, version)))
     served = answer.headers.get(VERSION_HEADER)
     if served is None:
         checks.append(
@@ -236,7 +400,105 @@ def smoke_endpoint(
         )
     budget = registry.settings.smoke_latency_budget_ms
     checks.append(SmokeCheck("latency budget", latency <= budget, f"{latency:.1f} ms (budget {budget:g} ms)"))
-    return SmokeResult(name, version, endpoint, checks, latency)
+    return SmokeResult(name, version, endpoint, checks, latency, notes)
+
+
+_PREDICTION_CHECKS = {"response shape", "prediction types", "predictions match the registry model"}
+
+
+def _predictions_disagree(result: SmokeResult) -> bool:
+    """Only the comparison with the expected predictions failed (a stale reference could be why)."""
+    failed = {c.name for c in result.checks if not c.passed}
+    return bool(failed) and failed <= _PREDICTION_CHECKS
+
+
+# --- the smoke reference: a version's expected predictions, recorded on the version ----------------
+def read_reference(registry: Registry, name: str, version: str) -> tuple[Expected | None, str | None]:
+    """The version's recorded smoke reference if it is valid; else None and, if one was ignored, why."""
+    from mlgate import keys
+    from mlgate.exceptions import MlgateError
+
+    try:
+        raw = (registry.version(name, version).tags or {}).get(keys.SMOKE_REFERENCE)
+    except MlgateError:
+        return None, None  # loading the model says what is wrong
+    if not raw:
+        return None, None
+    expected, why = parse_reference(raw, version)
+    if expected is None:
+        return None, f"the recorded smoke reference (tag {keys.SMOKE_REFERENCE}) was ignored: {why}"
+    return expected, None
+
+
+def parse_reference(text: str, version: str) -> tuple[Expected | None, str]:
+    """Read a smoke reference; a tampered or stale one (digest mismatch, unparsable) gives None and why."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, "it is not valid JSON"
+    if not isinstance(data, dict):
+        return None, "it is not a JSON object"
+    payload, digest, rows = data.get("payload"), data.get("payload_sha256"), data.get("rows")
+    predictions = data.get("predictions")
+    if not (isinstance(payload, str) and isinstance(digest, str) and isinstance(predictions, list)):
+        return None, "payload, payload_sha256 or predictions is missing"
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows != len(predictions):
+        return None, f"rows {rows!r} does not match its {len(predictions)} prediction(s)"
+    if str(data.get("version")) != str(version):
+        return None, f"it was computed for version {data.get('version')!r}, not {version}"
+    if hashlib.sha256(payload.encode()).hexdigest() != digest:
+        return None, "its payload does not match its sha256 (edited, or stale)"
+    return Expected(payload, rows, predictions, str(data.get("computed_at") or "an unknown time")), ""
+
+
+def record_reference(registry: Registry, name: str, version: str, expected: Expected, how: str) -> str:
+    """Record ``expected`` as the version's smoke reference, best effort; returns what happened, in words.
+
+    Skipped when the JSON would exceed REFERENCE_MAX_CHARS (a registry tag holds at most 100,000)
+    or the registry refuses the write (e.g. a READ-only user): the smoke test does not fail on it.
+    """
+    from importlib.metadata import version as package_version
+
+    from mlgate import keys
+    from mlgate.registry import utcnow
+
+    try:
+        text = json.dumps(
+            {
+                "format": 1,
+                "model": f"models:/{name}/{version}",
+                "version": str(version),
+                "payload": expected.payload,
+                "payload_sha256": hashlib.sha256(expected.payload.encode()).hexdigest(),
+                "rows": expected.rows,
+                "predictions": expected.predictions,
+                "computed_at": utcnow(),
+                "computed_by": registry.settings.actor,
+                "computed_with": f"{how}, mlgate {package_version('mlgate')}, mlflow {package_version('mlflow')}",
+            },
+            default=_plain,
+        )
+    except (TypeError, ValueError) as exc:
+        return f"smoke reference not recorded: the predictions are not JSON ({str(exc)[:100]})"
+    if len(text) > REFERENCE_MAX_CHARS:
+        return (
+            f"smoke reference not recorded: it would take {len(text):,} characters, over the "
+            f"{REFERENCE_MAX_CHARS:,} a registry tag can hold; endpoint smoke tests load the model each time"
+        )
+    try:
+        registry.set_version_tag(name, version, keys.SMOKE_REFERENCE, text)
+    except Exception as exc:  # noqa: BLE001 - best effort: a READ-only user's smoke test still counts
+        why = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        return f"smoke reference not recorded: {str(why)[:300]}"
+    return f"recorded the expected predictions as the smoke reference (version tag {keys.SMOKE_REFERENCE})"
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _serving_example(package: Any) -> str | None:
@@ -262,32 +524,34 @@ def _as_list(predictions: Any) -> list[Any]:
     return list(predictions)
 
 
-def _response_checks(answer: Any, rows: int, expected: list[Any]) -> list[SmokeCheck]:
+def _response_checks(answer: Any, expected: Expected, origin: str) -> list[SmokeCheck]:
     if answer.status_code != 200:
         return []
     try:
         body = answer.json()
     except ValueError:
         return [SmokeCheck("response shape", False, f"the body is not JSON: {answer.text[:100]!r}")]
+    rows, want = expected.rows, expected.predictions
     got = body.get("predictions") if isinstance(body, dict) else body
     if not isinstance(got, list) or len(got) != rows:
         size = len(got) if isinstance(got, list) else type(got).__name__
         return [SmokeCheck("response shape", False, f"expected a list of {rows} predictions, got {size}")]
     checks = [SmokeCheck("response shape", True, f"{rows} prediction(s) for {rows} row(s)")]
-    kinds_ok = all(_kind(a) == _kind(b) for a, b in zip(got, expected, strict=True))
+    kinds_ok = len(got) == len(want) and all(_kind(a) == _kind(b) for a, b in zip(got, want, strict=False))
+    local = "recorded reference" if expected.computed_at else "local model"
     checks.append(
         SmokeCheck(
             "prediction types",
             kinds_ok,
-            f"{sorted({_kind(v) for v in got})} (local model: {sorted({_kind(v) for v in expected})})",
+            f"{sorted({_kind(v) for v in got})} ({local}: {sorted({_kind(v) for v in want})})",
         )
     )
-    same = kinds_ok and all(_close(a, b) for a, b in zip(got, expected, strict=True))
+    same = kinds_ok and all(_close(a, b) for a, b in zip(got, want, strict=True))
     checks.append(
         SmokeCheck(
             "predictions match the registry model",
             same,
-            "equal to models:/ predictions computed locally" if same else f"endpoint {got[:5]} vs local {expected[:5]}",
+            f"equal to {origin}" if same else f"endpoint {got[:5]} vs {origin}: {want[:5]}",
         )
     )
     return checks

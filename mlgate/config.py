@@ -47,6 +47,7 @@ class Settings:
     prediction_retention_rows: int = 100_000  # rows kept per model version in the prediction record
     poll_interval_seconds: float = 1.0  # how often a gateway reads the registry's aliases
     max_body_bytes: int = 5_000_000  # larger scoring requests get 413
+    serving_standby: bool = True  # a following gateway keeps the last-known-good version loaded (off: half the memory)
     actor: str = "unknown"
     source: str = "defaults"
 
@@ -122,6 +123,19 @@ def _number(value: Any, key: str, path: Any) -> float:
     return result
 
 
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _flag(value: Any, key: str, path: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{path}: {key} must be true or false, got {value!r}", "fix the value")
+
+
 def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Resolve settings: mlgate.yaml in the config folder, then MLGATE_* and MLFLOW_* variables.
 
@@ -144,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms",
         "endpoint_wait_seconds", "profiles",
         "prediction_store_url", "prediction_retention_rows", "poll_interval_seconds", "max_body_bytes",
+        "serving_standby",
     }  # fmt: skip
     unknown = sorted(set(data) - known)
     if unknown:
@@ -205,6 +220,11 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         prediction_retention_rows=int(num("prediction_retention_rows", 100_000)),
         poll_interval_seconds=num("poll_interval_seconds", 1.0),
         max_body_bytes=int(num("max_body_bytes", 5_000_000)),
+        serving_standby=_flag(
+            env.get("MLGATE_SERVING_STANDBY") or data.get("serving_standby", True),
+            "serving_standby",
+            "MLGATE_SERVING_STANDBY" if env.get("MLGATE_SERVING_STANDBY") else source,
+        ),
         actor=env.get("MLGATE_ACTOR") or _default_actor(env),
         source=source,
     )

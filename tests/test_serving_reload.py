@@ -181,3 +181,72 @@ def test_the_versions_data_contract_is_enforced_at_the_gateway(reg: Registry, mo
         assert "iris-features@1.0.0" in body["message"]
         assert body["problems"][0]["column"] == "petal_length"
         assert "outside" in body["problems"][0]["problem"]
+
+
+# --- the warm standby: the last known good version held in memory ------------------------------------
+def _loads(url: str) -> float:
+    """How many versions the gateway has loaded so far (its reloads counter)."""
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith("mlgate_reloads_total") and 'result="loaded"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_the_last_known_good_is_held_as_a_standby_and_a_rollback_to_it_loads_nothing(reg: Registry) -> None:
+    reg.set_alias(NAME, "production", "2")
+    reg.set_alias(NAME, "last-known-good", "1")
+    with running_gateway(reg, NAME, poll_seconds=0.2, record=False) as url:
+        holder = url.gateway.holder
+        until(lambda: holder.standby is not None)
+        standby = holder.standby
+        assert standby is not None and standby.version == "1" and Path(standby.folder).is_dir()
+        assert httpx.get(url + "/version").json()["production"] == "2"  # the standby serves no traffic
+        assert httpx.post(url + "/invocations", json=split_body(rows(1))).headers["X-Mlgate-Model-Version"] == "2"
+        loads, old = _loads(url), holder.state.production
+        reg.set_alias(NAME, "production", "1")  # the rollback
+        until(lambda: httpx.get(url + "/version").json()["production"] == "1")
+        assert holder.state.production is standby and _loads(url) == loads  # a pointer swap, no load
+        assert httpx.post(url + "/invocations", json=split_body(rows(1))).headers["X-Mlgate-Model-Version"] == "1"
+        until(lambda: holder.standby is None)  # the last-known-good alias names production: nothing to stand by
+        until(lambda: not Path(old.folder).exists())  # v2 is no longer held: its folder is gone
+        reg.set_alias(NAME, "last-known-good", "2")
+        until(lambda: holder.standby is not None and holder.standby.version == "2")
+        assert _loads(url) == loads + 1
+
+
+def test_a_promotion_keeps_the_replaced_production_as_standby_once_it_is_last_known_good(reg: Registry) -> None:
+    with running_gateway(reg, NAME, poll_seconds=30, admin_token="t", record=False) as url:
+        holder = url.gateway.holder
+        first = holder.state.production
+        reg.set_alias(NAME, "production", "2")
+        reg.set_alias(NAME, "last-known-good", "1")  # both moved before the gateway looked
+        httpx.post(url + "/admin/reload", headers={"X-Mlgate-Admin-Token": "t"})
+        assert holder.state.production.version == "2" and holder.standby is first  # kept, not reloaded
+
+
+def test_the_standby_can_be_turned_off_for_models_too_big_to_hold_twice(reg: Registry) -> None:
+    reg.set_alias(NAME, "production", "2")
+    reg.set_alias(NAME, "last-known-good", "1")
+    lean = Registry(reg.client, reg.settings.with_overrides(serving_standby=False))
+    with running_gateway(lean, NAME, poll_seconds=0.1, record=False) as url:
+        time.sleep(0.5)
+        assert url.gateway.holder.standby is None and _loads(url) == 0
+        reg.set_alias(NAME, "production", "1")
+        until(lambda: httpx.get(url + "/version").json()["production"] == "1")
+        assert _loads(url) == 1  # loaded on demand, as without a standby
+
+
+def test_serving_standby_is_a_setting(tmp_path: Path) -> None:
+    from mlgate.config import load_settings
+    from mlgate.exceptions import ConfigError
+
+    env = {"MLGATE_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    assert load_settings(env, tmp_path).serving_standby is True
+    assert load_settings({**env, "MLGATE_SERVING_STANDBY": "false"}, tmp_path).serving_standby is False
+    config = tmp_path / "mlflow_config"
+    config.mkdir()
+    (config / "mlgate.yaml").write_text("serving_standby: false\n")
+    assert load_settings(env, tmp_path).serving_standby is False
+    assert load_settings({**env, "MLGATE_SERVING_STANDBY": "on"}, tmp_path).serving_standby is True
+    with pytest.raises(ConfigError, match="serving_standby must be true or false"):
+        load_settings({**env, "MLGATE_SERVING_STANDBY": "maybe"}, tmp_path)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from mlgate import api
+from mlgate import api, keys
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.registry import Registry
@@ -174,3 +176,144 @@ def test_cli_smoke_against_an_endpoint(cli_env: Settings, model_uri: str, card_p
     )
     assert down.exit_code == 1
     assert "FAIL endpoint serves the version: after 0.5 s" in down.output and "it did not answer" in down.output
+
+
+# --- the smoke reference: expected predictions recorded on the version -----------------------------------
+@pytest.fixture
+def fresh(tmp_path: Path, template_store: tuple[Path, str]) -> Registry:
+    """Two versions without any smoke reference; v1 is production."""
+    return module_registry(tmp_path, template_store, versions=2)
+
+
+def _reference(registry: Registry, version: str) -> dict[str, object]:
+    return json.loads(registry.version(NAME, version).tags[keys.SMOKE_REFERENCE])
+
+
+def _no_download(*_: object, **__: object) -> None:
+    raise AssertionError("the smoke test downloaded the model package")
+
+
+def test_a_passing_smoke_records_a_reference_the_next_endpoint_smoke_uses_without_loading_the_model(
+    fresh: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = smoke_in_process(fresh, NAME, "1")
+    assert first.passed and any("recorded the expected predictions" in n for n in first.notes), first.notes
+    reference = _reference(fresh, "1")
+    payload = str(reference["payload"])
+    assert reference["payload_sha256"] == hashlib.sha256(payload.encode()).hexdigest()
+    assert reference["rows"] == 3 and len(reference["predictions"]) == 3  # type: ignore[arg-type]
+    assert reference["computed_by"] == "tester" and "in-process smoke" in str(reference["computed_with"])
+    with running_gateway(fresh, NAME, record=False) as url:
+        monkeypatch.setattr("mlgate.registry.load_package", _no_download)
+        result = smoke_endpoint(fresh, NAME, "1", url, wait_seconds=5)
+    assert result.passed, result.summary()
+    detail = {c.name: c.detail for c in result.checks}["predictions match the registry model"]
+    assert (
+        detail
+        == f"equal to models:/{NAME}/1 predictions computed locally at {reference['computed_at']} (recorded reference)"
+    )
+
+
+def test_without_a_reference_the_endpoint_smoke_computes_now_and_records_one(fresh: Registry) -> None:
+    with running_gateway(fresh, NAME, record=False) as url:
+        result = smoke_endpoint(fresh, NAME, "2", url)
+    assert not result.passed  # the gateway serves v1; the predictions themselves agree
+    assert keys.SMOKE_REFERENCE not in fresh.version(NAME, "2").tags  # a failed test records nothing
+    with running_gateway(fresh, NAME, version="2", record=False) as url:
+        result = smoke_endpoint(fresh, NAME, "2", url, wait_seconds=5)
+    assert result.passed, result.summary()
+    detail = {c.name: c.detail for c in result.checks}["predictions match the registry model"]
+    assert detail == f"equal to models:/{NAME}/2 predictions computed locally now"
+    assert "endpoint smoke of http://127.0.0.1" in str(_reference(fresh, "2")["computed_with"])
+
+
+def test_an_edited_reference_is_ignored_and_replaced(fresh: Registry) -> None:
+    assert smoke_in_process(fresh, NAME, "1").passed
+    reference = _reference(fresh, "1")
+    edited = str(reference["payload"]).replace("5.1", "9.9")  # the payload no longer matches its sha256
+    fresh.set_version_tag(NAME, "1", keys.SMOKE_REFERENCE, json.dumps({**reference, "payload": edited}))
+    with running_gateway(fresh, NAME, record=False) as url:
+        result = smoke_endpoint(fresh, NAME, "1", url, wait_seconds=5)
+        assert result.passed, result.summary()
+        assert any("was ignored: its payload does not match its sha256" in n for n in result.notes), result.notes
+        assert {c.name: c.detail for c in result.checks}["predictions match the registry model"].endswith("now")
+        assert _reference(fresh, "1")["payload"] == reference["payload"]  # a valid one took its place
+        fresh.set_version_tag(NAME, "1", keys.SMOKE_REFERENCE, "{not json")
+        unparsable = smoke_endpoint(fresh, NAME, "1", url)
+    assert unparsable.passed and any("is not valid JSON" in n for n in unparsable.notes)
+
+
+def test_a_reference_the_endpoint_disagrees_with_is_checked_by_loading_the_model(fresh: Registry) -> None:
+    assert smoke_in_process(fresh, NAME, "1").passed
+    reference = _reference(fresh, "1")
+    wrong = {**reference, "predictions": [7, 7, 7]}  # consistent digest, wrong predictions (e.g. stale)
+    fresh.set_version_tag(NAME, "1", keys.SMOKE_REFERENCE, json.dumps(wrong))
+    with running_gateway(fresh, NAME, record=False) as url:
+        result = smoke_endpoint(fresh, NAME, "1", url, wait_seconds=5)
+    assert result.passed, result.summary()
+    assert any("disagreed with the recorded smoke reference" in n for n in result.notes), result.notes
+    assert _reference(fresh, "1")["predictions"] == reference["predictions"]
+
+
+def test_a_reference_too_big_for_a_tag_is_not_recorded_and_the_result_says_so(
+    fresh: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules["mlgate.smoke"], "REFERENCE_MAX_CHARS", 100)  # mlgate.smoke is also api.smoke
+    result = smoke_in_process(fresh, NAME, "1")
+    assert result.passed
+    assert any(n.startswith("smoke reference not recorded: it would take") for n in result.notes), result.notes
+    assert keys.SMOKE_REFERENCE not in fresh.version(NAME, "1").tags
+    assert "not recorded" in " ".join(result.to_dict()["notes"])
+
+
+def test_a_cli_endpoint_smoke_with_a_reference_imports_no_sklearn(
+    cli_env: Settings, model_uri: str, card_path: Path
+) -> None:
+    registry = Registry.from_settings(cli_env)
+    api.register(NAME, model_uri, card_path, registry=registry)
+    registry.set_alias(NAME, "production", "1")
+    assert smoke_in_process(registry, NAME, "1").passed
+    script = (
+        "import sys\nfrom mlgate.cli import main\n"
+        "try:\n    main(['smoke', 'iris', '--endpoint', sys.argv[1]])\n"
+        "except SystemExit as exit:\n    code = exit.code\n"
+        "print('sklearn imported' if 'sklearn' in sys.modules else 'no sklearn', code)\n"
+    )
+    with running_gateway(registry, NAME, record=False) as url:
+        done = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "recorded reference" in done.stdout and done.stdout.strip().endswith("no sklearn 0"), done.stdout
+
+
+# --- asking the gateway to reload ------------------------------------------------------------------------
+def test_the_admin_token_makes_a_slowly_polling_gateway_switch_at_once_and_never_shows(
+    tmp_path: Path, template_store: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "adm-" + uuid.uuid4().hex
+    base = module_registry(tmp_path, template_store, versions=2, endpoint_wait_seconds=10.0)
+    with running_gateway(base, NAME, poll_seconds=30, admin_token=token, record=False) as url:
+        patient = Registry(base.client, base.settings.with_overrides(endpoint=str(url), endpoint_wait_seconds=1.0))
+        base.set_alias(NAME, "production", "2")
+        waited = post_deploy_smoke(patient, NAME, "2")
+        assert not waited.passed and "still does not serve v2" in waited.summary()  # the poll is 30 s away
+        reg = Registry(base.client, base.settings.with_overrides(endpoint=str(url), admin_token=token))
+        api.promote(NAME, "1", "production", force=True, reason="first release", registry=reg)
+        start = time.monotonic()
+        promoted = api.promote(NAME, "2", "production", force=True, reason="new model", registry=reg)
+        assert "POST /admin/reload" in api.rollback(NAME, dry_run=True, registry=reg).plan.smoke_test
+        rolled = api.rollback(NAME, reason="bad predictions", registry=reg)
+        elapsed = time.monotonic() - start
+        assert httpx.get(url + "/version").json()["production"] == "1"
+    for result in (promoted.smoke, rolled.smoke):
+        assert result is not None and result.passed, result
+        served = {c.name: c.detail for c in result.checks}["endpoint serves the version"]
+        assert "asked it to reload: done" in served, served
+    assert elapsed < 10, elapsed  # without the nudge each would wait for the 30 s poll
+    with running_gateway(base, NAME, poll_seconds=30, admin_token=token, record=False) as url:
+        wrong = base.settings.with_overrides(endpoint=str(url), endpoint_wait_seconds=1.0, admin_token="not-" + token)
+        base.set_alias(NAME, "production", "2")
+        refused = post_deploy_smoke(Registry(base.client, wrong), NAME, "2")
+    assert "asked it to reload: HTTP 401 (the admin token was refused)" in refused.summary()
+    shown = json.dumps([r.to_dict() for r in (waited, promoted.smoke, rolled.smoke, refused) if r])
+    history = json.dumps([e.to_json() for e in reg.events(NAME)])
+    assert token not in shown + history + caplog.text

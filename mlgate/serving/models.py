@@ -95,6 +95,11 @@ class ModelHolder:
     ``pinned`` serves one version and ignores aliases. Otherwise a poller thread reads the
     aliases every ``poll_seconds``; a version that fails to load is reported once (an event
     ``serving-load-failed``) and the previous one keeps serving.
+
+    While following, the version named by the last-known-good alias is kept loaded as
+    ``standby`` (serving no traffic; ``standby=False`` or the ``serving_standby`` setting turns
+    it off): a rollback to it is then a pointer swap. The poller loads it after production and
+    canary are handled, outside the lock a switch takes, so it never delays one.
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class ModelHolder:
         poll_seconds: float = 1.0,
         on_change: Callable[[ServingState], None] | None = None,
         on_load: Callable[[str], None] | None = None,
+        standby: bool | None = None,
     ) -> None:
         self.registry = registry
         self.name = name
@@ -112,6 +118,9 @@ class ModelHolder:
         self.poll_seconds = poll_seconds
         self.on_change = on_change
         self.on_load = on_load
+        self.standby_enabled = pinned is None and (registry.settings.serving_standby if standby is None else standby)
+        self.standby: LoadedModel | None = None  # the last known good version, loaded, serving no traffic
+        self._standby_wanted: str | None = None  # the version the last-known-good alias named at the last read
         self.failed: dict[str, str] = {}  # version -> why it did not load
         self.last_poll: float | None = None
         self.last_poll_error: str | None = None
@@ -132,6 +141,7 @@ class ModelHolder:
                 f"promote a version (mlgate promote {self.name} VERSION --to production) or pass --version",
             )
         state = ServingState(self._load_or_raise(production))
+        self._standby_wanted = self._standby_version(aliases, production)
         return self._with_canary(state, aliases, tags)
 
     def _load_or_raise(self, version: str) -> LoadedModel:
@@ -145,18 +155,34 @@ class ModelHolder:
         aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
         return aliases, dict(model.tags or {})
 
+    def _held(self) -> list[LoadedModel]:
+        """Every model in memory: the serving ones and the standby."""
+        state: ServingState | None = getattr(self, "state", None)
+        found = [] if state is None else [state.production, state.canary]
+        return [m for m in (*found, self.standby) if m is not None]
+
+    def _in_memory(self, version: str) -> LoadedModel | None:
+        return next((m for m in self._held() if m.version == version), None)
+
     def _with_canary(self, state: ServingState, aliases: dict[str, str], tags: dict[str, str]) -> ServingState:
         canary_version = aliases.get(self.registry.settings.aliases.canary)
         weight = parse_weight(tags.get(keys.CANARY_WEIGHT))
         if canary_version is None or canary_version == state.production.version or weight <= 0:
             return ServingState(state.production)
         current = state.canary if state.canary and state.canary.version == canary_version else None
-        canary = current or self._try_load(canary_version)
+        canary = current or self._in_memory(canary_version) or self._try_load(canary_version)
         if canary is None:
             return ServingState(state.production)  # a broken canary gets no traffic
         return ServingState(state.production, canary, weight)
 
-    def _try_load(self, version: str) -> LoadedModel | None:
+    def _standby_version(self, aliases: dict[str, str], production: str) -> str | None:
+        """The version to keep as standby: the last known good, unless it is production or standby is off."""
+        if not self.standby_enabled:
+            return None
+        wanted = aliases.get(self.registry.settings.aliases.last_known_good)
+        return None if wanted == production else wanted
+
+    def _try_load(self, version: str, role: str = "serving") -> LoadedModel | None:
         if version in self.failed:
             return None
         try:
@@ -164,7 +190,7 @@ class ModelHolder:
         except Exception as exc:  # noqa: BLE001 - any load failure keeps the old model serving
             why = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             self.failed[version] = str(why)
-            self._report_failure(version, str(why))
+            self._report_failure(version, str(why), role)
             if self.on_load:
                 self.on_load("failed")
             return None
@@ -172,8 +198,11 @@ class ModelHolder:
             self.on_load("loaded")
         return model
 
-    def _report_failure(self, version: str, why: str) -> None:
-        log.error("%s v%s failed to load; still serving the previous version: %s", self.name, version, why)
+    def _report_failure(self, version: str, why: str, role: str = "serving") -> None:
+        if role == "standby":
+            log.error("%s v%s (last known good) failed to load as the standby: %s", self.name, version, why)
+        else:
+            log.error("%s v%s failed to load; still serving the previous version: %s", self.name, version, why)
         try:
             self.registry.record_event(
                 Event(
@@ -184,14 +213,19 @@ class ModelHolder:
                     actor=self.registry.settings.actor,
                     reason=why[:500],
                     result="failed",
-                    details={"alert": True, "kept_serving": self.state.versions() if hasattr(self, "state") else {}},
+                    details={
+                        "alert": True,
+                        "role": role,
+                        "kept_serving": self.state.versions() if hasattr(self, "state") else {},
+                    },
                 )
             )
         except MlgateError as exc:
             log.error("could not record the load failure in the registry: %s", exc.message)
 
     def refresh(self, retry_failed: bool = False) -> ServingState:
-        """Read the aliases once; load any new version, then switch. Returns the state now served."""
+        """Read the aliases once; switch to new versions (loading them unless in memory, e.g. the
+        standby), then pick the standby among the models in memory. Returns the state now served."""
         if self.pinned is not None:
             return self.state
         with self._refresh_lock:
@@ -206,27 +240,58 @@ class ModelHolder:
             finally:
                 self.last_poll = time.time()
             old = self.state
+            held = self._held()
             wanted = aliases.get(self.registry.settings.aliases.production)
             named = set(aliases.values())
             self.failed = {v: why for v, why in self.failed.items() if v in named}  # forget versions moved away from
             production = old.production
             if wanted is not None and wanted != production.version:
-                if old.canary is not None and old.canary.version == wanted:
-                    production = old.canary  # the canary was promoted: already in memory
-                else:
-                    production = self._try_load(wanted) or production
+                # the canary promoted or the standby rolled back to are already in memory: no load
+                production = self._in_memory(wanted) or self._try_load(wanted) or production
             new = self._with_canary(ServingState(production, old.canary, old.canary_weight), aliases, tags)
             if new != old:
                 self.state = new  # one assignment: every request sees the old state or the new one
-                self._release(old, new)
                 if self.on_change:
                     self.on_change(new)
+            self._standby_wanted = self._standby_version(aliases, new.production.version)
+            if self.standby is None or self.standby.version != self._standby_wanted:
+                # e.g. the production just replaced, now the last known good; else the poller loads it
+                self.standby = None if self._standby_wanted is None else self._in_memory_of(held, self._standby_wanted)
+            self._release(held)
             return self.state
 
-    def _release(self, old: ServingState, new: ServingState) -> None:
-        kept = {m.folder for m in (new.production, new.canary) if m is not None}
-        for model in (old.production, old.canary):
-            if model is not None and model.folder not in kept:
+    @staticmethod
+    def _in_memory_of(models: list[LoadedModel], version: str) -> LoadedModel | None:
+        return next((m for m in models if m.version == version), None)
+
+    def load_standby(self) -> LoadedModel | None:
+        """Load the last known good version as the standby if it is not in memory (the poller calls this
+        after each refresh). The load runs outside the refresh lock: a switch never waits for it."""
+        with self._refresh_lock:
+            wanted = self._standby_wanted
+            if wanted is None or (self.standby is not None and self.standby.version == wanted):
+                return self.standby
+            found = self._in_memory(wanted)
+            if found is not None or wanted in self.failed:
+                self.standby = found
+                return found
+        model = self._try_load(wanted, role="standby")
+        if model is None:
+            return None
+        with self._refresh_lock:
+            held = self._held()
+            if self._stop.is_set() or self._standby_wanted != wanted or self._in_memory(wanted) is not None:
+                shutil.rmtree(model.folder, ignore_errors=True)  # the aliases moved on while it loaded
+                return self.standby
+            self.standby = model
+            self._release(held)
+            return model
+
+    def _release(self, before: list[LoadedModel]) -> None:
+        """Delete the folders of the models in ``before`` that are no longer held."""
+        kept = {m.folder for m in self._held()}
+        for model in before:
+            if model.folder not in kept:
                 shutil.rmtree(model.folder, ignore_errors=True)
 
     def start(self) -> None:
@@ -238,12 +303,20 @@ class ModelHolder:
         self._thread.start()
 
     def _follow(self) -> None:
+        self._load_standby()
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.refresh()
             except Exception as exc:
                 self.last_poll_error = f"{type(exc).__name__}: {exc}"
                 log.exception("following the registry failed")
+            self._load_standby()
+
+    def _load_standby(self) -> None:
+        try:
+            self.load_standby()
+        except Exception:
+            log.exception("loading the standby failed")
 
     def stop(self) -> None:
         """Stop following and delete the downloaded model folders."""
@@ -251,6 +324,6 @@ class ModelHolder:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        for model in (self.state.production, self.state.canary):
-            if model is not None:
+        with self._refresh_lock:
+            for model in self._held():
                 shutil.rmtree(model.folder, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from mlgate.config import Settings
-from mlgate.serving.record import AsyncRecorder, PredictionStore, Served, default_store_url
+from mlgate.serving.record import PredictionStore, Served, default_store_url
+from mlgate.serving.record_writer import RecordWriter
 
 
 @pytest.fixture
@@ -81,14 +83,42 @@ def test_service_figures_count_requests_not_rows(store: PredictionStore) -> None
     assert figures.throughput_rps == pytest.approx(10 / 9)
 
 
-def test_async_recorder_writes_in_batches_and_never_blocks(store: PredictionStore) -> None:
-    recorder = AsyncRecorder(store, max_queue=10_000, flush_seconds=0.05)
-    for i in range(200):
-        recorder.submit(Served(1e9 + i, "m", "1", "production", f"r{i}", None, 200, 1.0, frame(1), np.array([i])))
-    recorder.flush()
-    recorder.close()
-    assert len(store.window("m")) == 50  # retention applied to the batch
-    assert recorder.written == 200 and recorder.dropped == 0
+def test_record_writer_process_writes_every_request_and_applies_retention(store: PredictionStore) -> None:
+    recorder = RecordWriter(store.url, store.retention_rows)
+    try:
+        for i in range(200):
+            recorder.submit(Served(1e9 + i, "m", "1", "production", f"r{i}", None, 200, 1.0, frame(1), np.array([i])))
+        assert recorder.flush()
+        assert recorder.written == 200 and recorder.dropped == 0
+        window = store.window("m")
+        assert len(window) == 50  # the version's retention
+        assert window["prediction"].tolist()[-1] == 199  # the newest kept, decoded back
+    finally:
+        recorder.close()
+    assert not recorder.running
+
+
+def test_a_dead_record_writer_drops_and_counts_then_comes_back(
+    store: PredictionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mlgate.serving.record_writer.RESTART_AFTER_SECONDS", 0.2)
+    recorder = RecordWriter(store.url, store.retention_rows)
+    try:
+        recorder.submit(Served(1e9, "m", "1", "production", "first", None, 200, 1.0, frame(1), np.array([1])))
+        assert recorder.flush()
+        assert recorder._proc is not None
+        recorder._proc.kill()
+        recorder._proc.wait(5)
+        served = Served(1e9 + 1, "m", "1", "production", "lost", None, 200, 1.0, frame(1), np.array([2]))
+        recorder.submit(served)  # the writer is gone: counted, never raised to the request
+        assert recorder.dropped >= 1 and not recorder.running
+        time.sleep(0.3)
+        recorder.submit(Served(1e9 + 2, "m", "1", "production", "back", None, 200, 1.0, frame(1), np.array([3])))
+        assert recorder.running
+        assert recorder.flush()
+    finally:
+        recorder.close()
+    assert len(store.window("m")) == 2  # before the kill and after the restart; the one in between is counted
 
 
 def test_default_store_sits_beside_a_sqlite_tracking_store(settings: Settings) -> None:

@@ -16,10 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from mlgate.serving.batching import MicroBatcher, row_wise
 from mlgate.serving.metrics import CONTENT_TYPE, GatewayMetrics
 from mlgate.serving.models import LoadedModel, ModelHolder, ServingState
 from mlgate.serving.protocol import RequestError, parse, to_jsonable
-from mlgate.serving.record import AsyncRecorder, PredictionStore, Served, default_store_url
+from mlgate.serving.record import PredictionStore, Served, default_store_url
+from mlgate.serving.record_writer import RecordWriter
 from mlgate.serving.router import CANARY, PRODUCTION, choose
 
 if TYPE_CHECKING:
@@ -41,9 +43,10 @@ class Gateway:
     name: str
     holder: ModelHolder
     metrics: GatewayMetrics
-    recorder: AsyncRecorder | None
+    recorder: RecordWriter | None
     max_body_bytes: int
     admin_token: str | None
+    batcher: MicroBatcher | None = None  # None: every request is predicted on its own
 
     def start(self) -> None:
         self.holder.start()
@@ -51,9 +54,7 @@ class Gateway:
     def stop(self) -> None:
         self.holder.stop()
         if self.recorder is not None:
-            self.recorder.flush()
             self.recorder.close()
-            self.recorder.store.close()
 
 
 def build_gateway(
@@ -66,6 +67,7 @@ def build_gateway(
     store_url: str | None = None,
     retention_rows: int | None = None,
     record: bool = True,
+    batching: bool = True,
 ) -> Gateway:
     """Load the model(s) to serve now (ServingError if impossible) and set up metrics and the record."""
     settings = registry.settings
@@ -81,10 +83,9 @@ def build_gateway(
     metrics.set_serving(holder.state.versions())
     recorder = None
     if record:
-        store = PredictionStore(
-            store_url or default_store_url(settings), retention_rows or settings.prediction_retention_rows
-        )
-        recorder = AsyncRecorder(store)
+        url = store_url or default_store_url(settings)
+        PredictionStore(url).close()  # a wrong store URL stops the gateway here, not silently in the writer
+        recorder = RecordWriter(url, retention_rows or settings.prediction_retention_rows)
     return Gateway(
         name,
         holder,
@@ -92,6 +93,7 @@ def build_gateway(
         recorder,
         max_body_bytes or settings.max_body_bytes,
         admin_token if admin_token is not None else settings.admin_token,
+        MicroBatcher() if batching else None,
     )
 
 
@@ -116,6 +118,7 @@ def app_for(gateway: Gateway) -> FastAPI:
     )
     app.state.gateway = gateway
     holder, metrics, recorder, name = gateway.holder, gateway.metrics, gateway.recorder, gateway.name
+    batcher = gateway.batcher
     limit = gateway.max_body_bytes
 
     @app.post("/invocations")
@@ -134,7 +137,13 @@ def app_for(gateway: Gateway) -> FastAPI:
             body = await _read_body(request, limit)
             frame, params = parse(body, headers.get("content-type", ""), model.validator.names)
             frame = model.validator.check(frame)
-            predictions = _predict(model, frame, params)
+            try:
+                if batcher is not None and not params and row_wise(model.pyfunc):
+                    predictions = await batcher.predict(model, model.predict, frame)
+                else:
+                    predictions = model.predict(frame, params)
+            except Exception as exc:  # noqa: BLE001 - whatever the model raised becomes a JSON answer
+                raise _model_failure(model, exc) from None
             status = 200
             payload = json.dumps({"predictions": to_jsonable(predictions)}).encode()
         except RequestError as err:
@@ -222,17 +231,13 @@ def _too_large(size: int, limit: int) -> RequestError:
     )
 
 
-def _predict(model: LoadedModel, frame: Any, params: dict[str, Any] | None) -> Any:
-    try:
-        return model.predict(frame, params)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        if type(exc).__name__ == "MlflowException":  # MLflow's own schema enforcement refused the input
-            raise RequestError(400, f"the input does not match the model's schema: {first}") from None
-        log.exception("model v%s failed to predict", model.version)
-        raise RequestError(
-            500, f"the model failed to predict: {type(exc).__name__}: {first}", error_code="MODEL_ERROR"
-        ) from None
+def _model_failure(model: LoadedModel, exc: Exception) -> RequestError:
+    """The answer to a predict call that raised: 400 when MLflow's schema enforcement refused, else 500."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    if type(exc).__name__ == "MlflowException":  # MLflow's own schema enforcement refused the input
+        return RequestError(400, f"the input does not match the model's schema: {first}")
+    log.error("model v%s failed to predict", model.version, exc_info=exc)
+    return RequestError(500, f"the model failed to predict: {type(exc).__name__}: {first}", error_code="MODEL_ERROR")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -256,7 +261,9 @@ def _health(gateway: Gateway) -> dict[str, Any]:
     state = holder.state
     recorder = gateway.recorder
     return {
-        "status": "degraded" if holder.failed or holder.last_poll_error else "ok",
+        "status": "degraded"
+        if holder.failed or holder.last_poll_error or (recorder is not None and not recorder.running)
+        else "ok",
         "model": gateway.name,
         "serving": _describe(state),
         "canary_weight": state.canary_weight,
@@ -266,7 +273,12 @@ def _health(gateway: Gateway) -> dict[str, Any]:
         "failed_versions": holder.failed,
         "records": None
         if recorder is None
-        else {"written_rows": recorder.written, "dropped": recorder.dropped, "write_failures": recorder.failures},
+        else {
+            "writer": "running" if recorder.running else "restarting",
+            "written_rows": recorder.written,
+            "dropped": recorder.dropped,
+            "write_failures": recorder.failures,
+        },
     }
 
 

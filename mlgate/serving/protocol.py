@@ -108,6 +108,20 @@ def _from_split(data: Any) -> pd.DataFrame:
     return _frame_of_rows(rows, names, "dataframe_split")
 
 
+_INDEXES: dict[tuple[Any, ...], pd.Index] = {}
+
+
+def column_index(names: list[Any]) -> pd.Index:
+    """One shared, immutable column Index per list of names: building one costs more than the 1-row frame."""
+    key = tuple(names)
+    index = _INDEXES.get(key)
+    if index is None:
+        if len(_INDEXES) >= 256:  # clients sending ever-new column sets must not grow this without bound
+            _INDEXES.clear()
+        index = _INDEXES[key] = pd.Index(list(key))
+    return index
+
+
 def _frame_of_rows(rows: list[Any], names: list[str] | None, key: str) -> pd.DataFrame:
     """A frame from rows of values; all-numeric rows go through one numpy array (much cheaper)."""
     if rows and names is not None:
@@ -121,7 +135,10 @@ def _frame_of_rows(rows: list[Any], names: list[str] | None, key: str) -> pd.Dat
             and values.dtype.kind in "fi"
             and not any(isinstance(v, bool) for row in rows for v in row)
         ):
-            return pd.DataFrame(values, columns=names)
+            try:
+                return pd.DataFrame(values, columns=column_index(names))
+            except TypeError:  # unhashable names: the general path names the problem
+                pass
     try:
         return pd.DataFrame(rows, columns=names)
     except (ValueError, TypeError) as exc:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -226,66 +224,6 @@ def figures_of(window: pd.DataFrame) -> ServiceFigures:
         latency_p99_ms=float(lat.quantile(0.99)),
         throughput_rps=len(requests) / span if span > 0 else None,
     )
-
-
-class AsyncRecorder:
-    """Records answered requests off the request path: a bounded queue, written by one thread in one
-    transaction every ``flush_seconds`` (writing per request would cost the serving thread the GIL)."""
-
-    def __init__(self, store: PredictionStore, max_queue: int = 50_000, flush_seconds: float = 0.5) -> None:
-        self.store = store
-        self.flush_seconds = flush_seconds
-        self.queue: queue.Queue[Served] = queue.Queue(max_queue)
-        self.dropped = 0
-        self.written = 0
-        self.failures = 0
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mlgate-recorder", daemon=True)
-        self._thread.start()
-
-    def submit(self, item: Served) -> None:
-        """Queue one request; when the queue is full the record is dropped (counted), never the request."""
-        try:
-            self.queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-
-    def flush(self, timeout: float = 10.0) -> None:
-        """Block until everything queued so far is written (tests and shutdown)."""
-        self._wake.set()
-        deadline = time.monotonic() + timeout
-        while self.queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.flush_seconds)
-            self._wake.clear()
-            stopping = self._stop.is_set()
-            batch: list[Served] = []
-            while True:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            for at in range(0, len(batch), 100):  # small chunks: the serving thread gets the GIL in between
-                chunk = batch[at : at + 100]
-                try:
-                    self.written += self.store.record_many(chunk)
-                except Exception as exc:  # noqa: BLE001 - a broken store must never stop serving
-                    self.failures += 1
-                    log.warning("prediction record write failed (%d requests lost): %s", len(chunk), exc)
-                for _ in chunk:
-                    self.queue.task_done()
-                time.sleep(0)
-            if stopping:
-                return
 
 
 def _rows(item: Served) -> list[dict[str, Any]]:

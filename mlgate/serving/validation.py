@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlgate.serving.protocol import Problem, RequestError
+from mlgate.serving.protocol import Problem, RequestError, column_index
 
 _FLOAT = {"double": np.float64, "float": np.float32}
 _INT = {"long": np.int64, "integer": np.int32}
@@ -29,6 +29,7 @@ class Validator:
     def __init__(self, columns: list[Column] | None, contract: Any = None) -> None:
         self.columns = columns
         self.names = [c.name for c in columns] if columns is not None else None
+        self._index = column_index(self.names) if self.names is not None else None
         self.contract = contract
         # The common case: every input is a required double; checked and cast in one numpy pass.
         self._all_double = bool(columns) and all(c.type == "double" and c.required for c in columns or [])
@@ -89,7 +90,8 @@ class Validator:
     def _all_double_frame(self, frame: pd.DataFrame) -> pd.DataFrame | None:
         """The cast frame when every column is present, numeric and non-null; None sends it the long way."""
         assert self.names is not None
-        if frame.columns.tolist() != self.names:
+        in_order = frame.columns is self._index or frame.columns.tolist() == self.names
+        if not in_order:
             try:
                 frame = frame[self.names]  # reorder / drop extras (pandas indexing is costly: only when needed)
             except KeyError:
@@ -97,7 +99,9 @@ class Validator:
         values = frame.to_numpy()  # one block for an all-float frame: no copy
         if values.dtype.kind not in "fiu" or (values.dtype.kind == "f" and not np.isfinite(values).all()):
             return None  # strings, booleans, objects, nulls or infinities: the column-by-column path names them
-        return pd.DataFrame(values.astype(np.float64, copy=False), index=frame.index, columns=self.names)
+        if in_order and values.dtype == np.float64:
+            return frame  # already what the model takes: no second frame
+        return pd.DataFrame(values.astype(np.float64, copy=False), index=frame.index, columns=self._index)
 
     def _contract(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Apply the contract's fast path: imputed/flagged rows go on; rejected rows refuse the request.

@@ -48,6 +48,7 @@ class Settings:
     poll_interval_seconds: float = 1.0  # how often a gateway reads the registry's aliases
     max_body_bytes: int = 5_000_000  # larger scoring requests get 413
     serving_standby: bool = True  # a following gateway keeps the last-known-good version loaded (off: half the memory)
+    serving_batching: bool = True  # concurrent requests to a row-wise model share one predict call
     actor: str = "unknown"
     source: str = "defaults"
 
@@ -158,7 +159,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms",
         "endpoint_wait_seconds", "profiles",
         "prediction_store_url", "prediction_retention_rows", "poll_interval_seconds", "max_body_bytes",
-        "serving_standby",
+        "serving_standby", "serving_batching",
     }  # fmt: skip
     unknown = sorted(set(data) - known)
     if unknown:
@@ -224,6 +225,11 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
             env.get("MLGATE_SERVING_STANDBY") or data.get("serving_standby", True),
             "serving_standby",
             "MLGATE_SERVING_STANDBY" if env.get("MLGATE_SERVING_STANDBY") else source,
+        ),
+        serving_batching=_flag(
+            env.get("MLGATE_SERVING_BATCHING") or data.get("serving_batching", True),
+            "serving_batching",
+            "MLGATE_SERVING_BATCHING" if env.get("MLGATE_SERVING_BATCHING") else source,
         ),
         actor=env.get("MLGATE_ACTOR") or _default_actor(env),
         source=source,

@@ -67,7 +67,7 @@ def build_gateway(
     store_url: str | None = None,
     retention_rows: int | None = None,
     record: bool = True,
-    batching: bool = True,
+    batching: bool | None = None,
 ) -> Gateway:
     """Load the model(s) to serve now (ServingError if impossible) and set up metrics and the record."""
     settings = registry.settings
@@ -93,7 +93,7 @@ def build_gateway(
         recorder,
         max_body_bytes or settings.max_body_bytes,
         admin_token if admin_token is not None else settings.admin_token,
-        MicroBatcher() if batching else None,
+        MicroBatcher() if (settings.serving_batching if batching is None else batching) else None,
     )
 
 
@@ -271,6 +271,9 @@ def _health(gateway: Gateway) -> dict[str, Any]:
         "last_poll_age_seconds": None if holder.last_poll is None else round(time.time() - holder.last_poll, 3),
         "registry_error": holder.last_poll_error,
         "failed_versions": holder.failed,
+        "batching": None
+        if gateway.batcher is None
+        else {"batches": gateway.batcher.batches, "batched_requests": gateway.batcher.batched_requests},
         "records": None
         if recorder is None
         else {

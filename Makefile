@@ -50,6 +50,9 @@ server: $(STAMP)
 	$(VENV)/bin/mlgate server $(if $(PROFILE),--profile $(PROFILE))
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
+	  echo "bench: wrk is not installed (apt-get install wrk); the serving bench uses its Python load generator"
 	$(PY) bench/run.py
 
 clean:

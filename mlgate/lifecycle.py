@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlgate import keys
+from mlgate.registry import Registry
 
 if TYPE_CHECKING:
-    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
     from mlgate.config import Aliases
-    from mlgate.registry import Registry
+
+T = TypeVar("T")
 
 CANDIDATE = "candidate"
 ARCHIVED = "archived"
@@ -87,14 +90,49 @@ def last_known_good(versions: list[ModelVersion], production: str | None) -> Mod
     return max(good, key=lambda mv: ((mv.tags or {}).get(keys.PRODUCTION_AT, ""), int(mv.version)))
 
 
+class ReadOnce(Registry):
+    """The registry, read once: each registered model (its aliases, tags, events, rollout state) is
+    fetched at most once and shared by every helper that reads it, until a write goes through here.
+
+    For one decision taken from one reading (a rollback plan, the last known good): make it where
+    the decision is made (under the lock when there is one) and drop it afterwards. Writes made
+    through another Registry object are not seen.
+    """
+
+    _READS = frozenset(
+        {"get_registered_model", "search_registered_models", "search_model_versions", "get_model_version"}
+    )
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__(registry.client, registry.settings, registry.clock)
+        self._models: dict[str, RegisteredModel] = {}
+
+    def model(self, name: str) -> RegisteredModel:
+        if name not in self._models:
+            self._models[name] = super().model(name)
+        return self._models[name]
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if getattr(fn, "__name__", "") not in self._READS:
+            self._models.clear()  # a write: read again next time
+        return super().call(what, fn, *args, **kwargs)
+
+
+def read_once(registry: Registry) -> ReadOnce:
+    """``registry`` as a ReadOnce (itself if it already is one)."""
+    return registry if isinstance(registry, ReadOnce) else ReadOnce(registry)
+
+
 def refresh_last_known_good(registry: Registry, name: str) -> str | None:
     """Point the last-known-good alias at the right version (or remove it); return that version."""
     names = registry.settings.aliases
-    aliases = registry.aliases(name)
-    lkg = last_known_good(registry.versions(name), aliases.get(names.production))
+    reading = ReadOnce(registry)  # aliases and versions from one read of the model
+    aliases = reading.aliases(name)
+    lkg = last_known_good(reading.versions(name), aliases.get(names.production))
     if lkg is None:
-        registry.delete_alias(name, names.last_known_good)
+        if names.last_known_good in aliases:
+            reading.delete_alias(name, names.last_known_good)
         return None
     if aliases.get(names.last_known_good) != str(lkg.version):
-        registry.set_alias(name, names.last_known_good, str(lkg.version))
+        reading.set_alias(name, names.last_known_good, str(lkg.version))
     return str(lkg.version)

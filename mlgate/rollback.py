@@ -148,10 +148,14 @@ def plan_rollback(
     now: datetime | None = None,
     router: TrafficRouter | None = None,
 ) -> RollbackPlan:
-    """Answer the checklist: ``to`` if given (it must qualify unless ``force``), else the last known good."""
+    """Answer the checklist: ``to`` if given (it must qualify unless ``force``), else the last known good.
+
+    Reads the registered model once (aliases, rollout state and history share that read) and its versions once.
+    """
     from mlgate.canary import load_state
 
     router = router or RegistryRouter(registry, name)
+    registry = lifecycle.read_once(registry)
     names = registry.settings.aliases
     aliases = registry.aliases(name)
     current = aliases.get(names.production)
@@ -206,7 +210,7 @@ def plan_rollback(
                 notes=[f"to go further back, pick the version: `mlgate rollback {name} --to VERSION`"],
             )
     if to is not None:
-        target = registry.version(name, to)
+        target = by_version.get(str(to)) or registry.version(name, to)  # the latter names the versions there are
         if str(target.version) == current:
             raise RollbackError(f"v{to} is already production", "pick another version with --to")
         ok, why = lifecycle.qualifies_as_last_known_good(target)
@@ -291,20 +295,21 @@ def rollback(
     names = registry.settings.aliases
     reason = reason or "rollback"
     with registry.lock(name, f"rollback to v{plan.to_version}"):
-        unfinished = interrupted_operation(registry, name, ROLLBACK)
+        reading = lifecycle.ReadOnce(registry)  # read under the lock: the plan is made again from it
+        unfinished = interrupted_operation(reading, name, ROLLBACK)
         if unfinished is not None:
             # A rollback died midway (we hold the lock, so its holder is gone): finish that one.
             plan = RollbackPlan(**unfinished.details["plan"])
         else:
-            plan = plan_rollback(registry, name, to, force, now, router)
+            plan = plan_rollback(reading, name, to, force, now, router)
             _refuse_irreversible(plan, accept_irreversible)
         if plan.action == ABORT_ROLLOUT:
-            return _abort_rollout(registry, plan, reason, router)
+            return _abort_rollout(registry, plan, reason, router, reading)
         if plan.action == NOTHING:
             return RollbackResult(plan, False, notes=[plan.why, *plan.notes])
         # Stop a rollout first: its events must not come between this rollback's started and completed
         # events, or a rollback that dies midway would not be recognised and finished by the next one.
-        notes = [] if unfinished is not None else _stop_rollout(registry, name, reason, router)
+        notes = [] if unfinished is not None else _stop_rollout(registry, name, reason, router, reading)
         event = Event(
             action=ROLLBACK,
             model=name,
@@ -344,13 +349,19 @@ def rollback(
     return result
 
 
-def _stop_rollout(registry: Registry, name: str, reason: str, router: TrafficRouter) -> list[str]:
-    """Abort a rollout in progress (the caller holds the lock); says what it did."""
+def _stop_rollout(
+    registry: Registry, name: str, reason: str, router: TrafficRouter, reading: Registry | None = None
+) -> list[str]:
+    """Abort a rollout in progress (the caller holds the lock); says what it did.
+
+    ``reading``: the caller's read of the registry under the lock, if nothing was written since.
+    """
     from mlgate import canary
 
-    state = canary.load_state(registry, name)
+    reading = reading or registry
+    state = canary.load_state(reading, name)
     if state is not None and state.status == canary.ABORTED:
-        if registry.aliases(name).get(registry.settings.aliases.canary) == state.version:
+        if reading.aliases(name).get(registry.settings.aliases.canary) == state.version:
             router.clear_canary()  # an abort that died before traffic moved back
             return [f"finished the abort of the rollout of v{state.version}: canary cleared"]
         return []
@@ -360,10 +371,12 @@ def _stop_rollout(registry: Registry, name: str, reason: str, router: TrafficRou
     return [f"aborted the rollout of v{state.version} (it was {state.status} at {state.weight:g}%)"]
 
 
-def _abort_rollout(registry: Registry, plan: RollbackPlan, reason: str, router: TrafficRouter) -> RollbackResult:
+def _abort_rollout(
+    registry: Registry, plan: RollbackPlan, reason: str, router: TrafficRouter, reading: Registry | None = None
+) -> RollbackResult:
     """The rollback of a live canary: take it out, smoke-test production, record it. Holds the lock."""
     name = plan.model
-    notes = _stop_rollout(registry, name, reason, router)
+    notes = _stop_rollout(registry, name, reason, router, reading)
     smoke = post_deploy_smoke(registry, name, plan.to_version)
     lkg = lifecycle.refresh_last_known_good(registry, name)
     event = Event(

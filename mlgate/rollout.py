@@ -121,9 +121,10 @@ def promote(
         ensure_no_canary_needed(registry, name, version)  # risky changes go through `mlgate rollout`
 
     with registry.lock(name, f"promote v{version} to {stage}"):
-        aliases = registry.aliases(name)
+        reading = lifecycle.ReadOnce(registry)  # aliases and history from one read, under the lock
+        aliases = reading.aliases(name)
         previous = aliases.get(alias)
-        unfinished = interrupted_operation(registry, name, f"promote-{stage}")
+        unfinished = interrupted_operation(reading, name, f"promote-{stage}")
         if unfinished is not None and unfinished.to_version == version:
             previous = unfinished.from_version  # finish the promotion that died midway
         event = Event(

@@ -267,6 +267,7 @@ def _health(gateway: Gateway) -> dict[str, Any]:
         "model": gateway.name,
         "serving": _describe(state),
         "canary_weight": state.canary_weight,
+        "standby": None if holder.standby is None else holder.standby.version,
         "following": holder.pinned is None,
         "last_poll_age_seconds": None if holder.last_poll is None else round(time.time() - holder.last_poll, 3),
         "registry_error": holder.last_poll_error,

@@ -224,6 +224,19 @@ def test_a_promotion_keeps_the_replaced_production_as_standby_once_it_is_last_kn
         assert holder.state.production.version == "2" and holder.standby is first  # kept, not reloaded
 
 
+def test_a_reload_gets_the_standby_loaded_at_once_not_at_the_next_poll(reg: Registry) -> None:
+    with running_gateway(reg, NAME, poll_seconds=30, admin_token="t", record=False) as url:
+        holder = url.gateway.holder
+        reload = {"X-Mlgate-Admin-Token": "t"}
+        reg.set_alias(NAME, "production", "2")
+        httpx.post(url + "/admin/reload", headers=reload)
+        assert holder.standby is None and holder.state.production.version == "2"  # v1 was let go
+        reg.set_alias(NAME, "last-known-good", "1")
+        httpx.post(url + "/admin/reload", headers=reload)
+        until(lambda: holder.standby is not None, timeout=15)  # the poll is 30 s away
+        assert holder.standby is not None and holder.standby.version == "1"
+
+
 def test_the_standby_can_be_turned_off_for_models_too_big_to_hold_twice(reg: Registry) -> None:
     reg.set_alias(NAME, "production", "2")
     reg.set_alias(NAME, "last-known-good", "1")

@@ -126,6 +126,7 @@ class ModelHolder:
         self.last_poll_error: str | None = None
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set when a standby is wanted now (e.g. after /admin/reload)
         self._thread: threading.Thread | None = None
         self.state = self._initial_state()
 
@@ -258,6 +259,8 @@ class ModelHolder:
                 # e.g. the production just replaced, now the last known good; else the poller loads it
                 self.standby = None if self._standby_wanted is None else self._in_memory_of(held, self._standby_wanted)
             self._release(held)
+            if self._standby_wanted is not None and self.standby is None and self._standby_wanted not in self.failed:
+                self._wake.set()  # the poller loads it now, not at its next poll
             return self.state
 
     @staticmethod
@@ -304,12 +307,18 @@ class ModelHolder:
 
     def _follow(self) -> None:
         self._load_standby()
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.refresh()
-            except Exception as exc:
-                self.last_poll_error = f"{type(exc).__name__}: {exc}"
-                log.exception("following the registry failed")
+        while not self._stop.is_set():
+            woken = self._wake.wait(self.poll_seconds)  # a poll, or a standby wanted now
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not woken:
+                try:
+                    self.refresh()
+                except Exception as exc:
+                    self.last_poll_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("following the registry failed")
+                self._wake.clear()  # this loop loads the standby right now anyway
             self._load_standby()
 
     def _load_standby(self) -> None:
@@ -321,6 +330,7 @@ class ModelHolder:
     def stop(self) -> None:
         """Stop following and delete the downloaded model folders."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlgate import keys, lifecycle
+from mlgate import heap, keys, lifecycle
 from mlgate.config import Settings, load_settings, redact_uri
 from mlgate.metadata import ModelCard, load_card
 from mlgate.registry import Event, LockInfo, Registry
@@ -19,7 +19,9 @@ from mlgate.smoke import SmokeResult
 
 def connect(settings: Settings | None = None) -> Registry:
     """A Registry on the configured MLflow store (config file, then environment)."""
-    return Registry.from_settings(settings or load_settings())
+    registry = Registry.from_settings(settings or load_settings())
+    heap.loaded()  # a command's imports are done: see mlgate/heap.py (a no-op outside the CLI)
+    return registry
 
 
 def _reg(registry: Registry | None) -> Registry:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from mlgate.cli.errors import MlgateGroup
+from mlgate.heap import defer_collection
 
 
 @click.group(cls=MlgateGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +34,7 @@ _register_commands()
 
 def run() -> Any:
     """Console-script entry point."""
+    defer_collection()  # a command imports MLflow: see mlgate/heap.py
     return main(prog_name="mlgate")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlgate.exceptions import ServingError
+from mlgate.heap import settle
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
@@ -102,7 +103,7 @@ def serve(
     from mlgate.serving.app import create_app
 
     app = create_app(connect(), name, version)
-    settle_heap()
+    settle()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
@@ -115,18 +116,6 @@ def app_from_environment() -> Any:
     if not name:
         raise ServingError("MLGATE_SERVE_MODEL is not set", "start the gateway with `mlgate serve NAME`")
     app = create_app(connect(), name, os.environ.get("MLGATE_SERVE_VERSION") or None)
-    settle_heap()
+    settle()
     return app
 
-
-def settle_heap() -> None:
-    """Exempt everything loaded so far (MLflow, pandas, the model) from the garbage collector's scans.
-
-    A server process holds a few hundred thousand long-lived objects; a full collection walks all of
-    them and stalls every request for 100-300 ms. Frozen objects are still freed by reference
-    counting; only the periodic cycle scans skip them. For server processes only.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()

@@ -99,6 +99,8 @@ def smoke(name: str, version: str | None, endpoint: str | None, as_json: bool) -
         for check in result.checks:
             mark = "skip" if getattr(check, "skipped", False) else ("ok  " if check.passed else "FAIL")
             click.echo(f"  {mark} {check.name}: {check.detail}")
+        for note in getattr(result, "notes", None) or []:
+            click.echo(f"  note {note}")
         click.echo(result.summary())
     if not result.passed:
         click.get_current_context().exit(1)

@@ -30,6 +30,7 @@ BIN = Path(sys.executable).parent
 NAME = "iris"
 ROUNDS = 3
 SECONDS = 4.0
+STEADY_RATE = 100.0  # requests/s per client during the time-to-recover runs (2 clients)
 BODY = json.dumps(
     {
         "dataframe_split": {
@@ -41,8 +42,12 @@ BODY = json.dumps(
 
 
 # --- the load generator (runs in its own process) ------------------------------------------------
-def load(url: str, concurrency: int, seconds: float, body: str) -> dict[str, Any]:
-    """Closed-loop load: ``concurrency`` keep-alive connections for ``seconds``; per-request records."""
+def load(url: str, concurrency: int, seconds: float, body: str, rate: float = 0.0) -> dict[str, Any]:
+    """Load from ``concurrency`` keep-alive connections for ``seconds``; per-request records.
+
+    ``rate`` > 0 paces each connection to that many requests per second (a steady load that
+    leaves the machine room to run commands); 0 sends back to back (closed loop).
+    """
     import http.client
     import urllib.parse
 
@@ -60,6 +65,11 @@ def load(url: str, concurrency: int, seconds: float, body: str) -> dict[str, Any
             t0 = time.perf_counter()
             if t0 >= stop_at:
                 break
+            if rate > 0 and mine:
+                pause = mine[-1][0] + start + 1.0 / rate - t0
+                if pause > 0:
+                    time.sleep(pause)
+                    t0 = time.perf_counter()
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
@@ -91,7 +101,7 @@ def load(url: str, concurrency: int, seconds: float, body: str) -> dict[str, Any
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[%s]]
+wrk.body = [==[%s]==]
 """
 
 
@@ -137,9 +147,11 @@ def measure(url: str, concurrency: int) -> dict[str, float]:
     return summary(finish_load(run_load(url, concurrency, SECONDS)), SECONDS)
 
 
-def run_load(url: str, concurrency: int, seconds: float) -> subprocess.Popen[str]:
+def run_load(url: str, concurrency: int, seconds: float, rate: float = 0.0) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, __file__, "--load", url, str(concurrency), str(seconds)], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--load", url, str(concurrency), str(seconds), str(rate)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -265,7 +277,7 @@ def recover_gateway(env: dict[str, str], url: str, nudge: bool) -> dict[str, flo
     command_env = {**env, "MLGATE_ENDPOINT": url}
     if not nudge:
         command_env.pop("MLGATE_ADMIN_TOKEN")
-    loader = run_load(url, 2, 30.0)  # long enough to see the switch even on a loaded machine
+    loader = run_load(url, 2, 30.0, STEADY_RATE)  # long enough to see the switch even on a loaded machine
     time.sleep(2.0)
     t0 = time.perf_counter()
     done = subprocess.run(
@@ -292,7 +304,7 @@ def recover_gateway(env: dict[str, str], url: str, nudge: bool) -> dict[str, flo
 def recover_mlflow(env: dict[str, str], registry: Any, port: int, proc: subprocess.Popen[bytes]) -> dict[str, float]:
     """Flip the alias and restart `mlflow models serve` under steady load: until it answers again."""
     url = f"http://127.0.0.1:{port}"
-    loader = run_load(url, 2, 45.0)
+    loader = run_load(url, 2, 45.0, STEADY_RATE)
     time.sleep(2.0)
     t0 = time.perf_counter()
     registry.set_alias(NAME, "production", "1")
@@ -404,7 +416,8 @@ def write(
         f"- throughput at c=1: gateway / mlflow = {g1['rps'] / m1['rps']:.2f}x; p50 {g1['p50'] / m1['p50']:.2f}x",
         f"- median added latency of the gateway over in-process predict at c=1: **{added:.2f} ms** (target <= 0.7 ms)",
         "",
-        "Time to recover under steady load (2 clients, Python generator; gateway poll interval 0.5 s):",
+        f"Time to recover under a steady load (2 clients of {STEADY_RATE:g} req/s each, Python generator; "
+        "gateway poll interval 0.5 s):",
         "",
         "| action | command / restart s | until answers are the good version, s | failed requests |",
         "|---|---|---|---|",
@@ -431,6 +444,6 @@ def write(
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--load":
-        print(json.dumps(load(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), BODY)))
+        print(json.dumps(load(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), BODY, float(sys.argv[5]))))
         sys.exit(0)
     sys.exit(main())

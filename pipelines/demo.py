@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -26,6 +27,8 @@ ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "false",
     "MLGATE_ACTOR": "demo",
+    # the gateway's admin token: promotions and rollbacks ask the gateway to reload at once
+    "MLGATE_ADMIN_TOKEN": secrets.token_hex(16),
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
 }
 for key in ("MLFLOW_TRACKING_URI", "MLGATE_TRACKING_URI", "MLGATE_CONFIG_DIR", "MLGATE_PROFILE"):

@@ -277,7 +277,7 @@ def recover_gateway(env: dict[str, str], url: str, nudge: bool) -> dict[str, flo
     command_env = {**env, "MLGATE_ENDPOINT": url}
     if not nudge:
         command_env.pop("MLGATE_ADMIN_TOKEN")
-    loader = run_load(url, 2, 30.0, STEADY_RATE)  # long enough to see the switch even on a loaded machine
+    loader = run_load(url, 2, 15.0, STEADY_RATE)  # long enough to see the switch even on a loaded machine
     time.sleep(2.0)
     t0 = time.perf_counter()
     done = subprocess.run(
@@ -369,11 +369,16 @@ def main() -> int:
         local_ms = in_process_latency(registry)
         med = {key: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for key, runs in results.items()}
         floor = import_floor(env)
-        nudged = recover_gateway(env, targets["gateway"], nudge=True)
-        api.promote(NAME, "2", "production", force=True, reason="benchmark: again", registry=registry)
-        polled = recover_gateway(env, targets["gateway"], nudge=False)
+        runs: dict[str, list[dict[str, float]]] = {"nudged": [], "polled": []}
+        for _ in range(ROUNDS):
+            for mode, nudge in (("nudged", True), ("polled", False)):
+                if registry.aliases(NAME).get("production") != "2":
+                    api.promote(NAME, "2", "production", force=True, reason="benchmark: again", registry=registry)
+                    time.sleep(2.0)  # the gateway follows, and loads the new last known good as its standby
+                runs[mode].append(recover_gateway(env, targets["gateway"], nudge))
+        recovered = {mode: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for mode, rs in runs.items()}
         recovery_ml = recover_mlflow(env, registry, ml_port, mlflow_proc)
-        write(med, local_ms, {"nudged": nudged, "polled": polled}, recovery_ml, floor)
+        write(med, local_ms, recovered, recovery_ml, floor)
         return 0
     finally:
         for proc in procs:
@@ -417,7 +422,7 @@ def write(
         f"- median added latency of the gateway over in-process predict at c=1: **{added:.2f} ms** (target <= 0.7 ms)",
         "",
         f"Time to recover under a steady load (2 clients of {STEADY_RATE:g} req/s each, Python generator; "
-        "gateway poll interval 0.5 s):",
+        f"gateway poll interval 0.5 s; `mlgate rollback` rows: medians of {ROUNDS} runs each):",
         "",
         "| action | command / restart s | until answers are the good version, s | failed requests |",
         "|---|---|---|---|",
@@ -435,8 +440,10 @@ def write(
         f"| flip alias + restart `mlflow models serve` | {ml['command_s']:.2f} | {ml['recover_s']:.2f} "
         f"(down {ml['down_s']:.2f} s; version cannot be verified) | {ml['failed']:.0f} of {ml['requests']:.0f} |",
         "",
-        f"Target for the rollback command: <= 2.5 s end to end. Of it, starting Python and importing what any "
-        f"MLflow client of a sqlite registry imports (`{FLOOR}`) took {floor_s:.2f} s in this run (median of 3).",
+        f"Target for the rollback command: <= 2.5 s end to end. For scale: `python -c '{FLOOR}'`, what any "
+        f"MLflow client of a sqlite registry imports, took {floor_s:.2f} s in this run (median of 3); that "
+        "includes the interpreter's exit-time garbage collection over MLflow's objects (~0.9 s), which "
+        "mlgate's commands skip (`mlgate/heap.py`).",
     ]
     write_section("serving", "\n".join(lines))
     print("\n".join(lines))

@@ -124,7 +124,7 @@ class Registry:
             client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
         except Exception as exc:  # noqa: BLE001 - any failure here is the store's
             raise RegistryUnavailable(
-                f"cannot open the MLflow registry at {redact_uri(settings.tracking_uri)}: {_first_line(exc)}",
+                f"cannot open the MLflow registry at {redact_uri(settings.tracking_uri)}: {first_line(exc)}",
                 "check tracking_uri in mlflow_config/mlgate.yaml or MLFLOW_TRACKING_URI",
             ) from None
         return cls(client, settings)
@@ -143,7 +143,7 @@ class Registry:
         except Exception as exc:  # noqa: BLE001 - network and store errors of every kind
             if _is_unreachable(exc):
                 raise self._unreachable(what) from None
-            raise RegistryError(f"{what} failed: {_first_line(exc)}", "see the MLflow server's log") from None
+            raise RegistryError(f"{what} failed: {first_line(exc)}", "see the MLflow server's log") from None
 
     def _unreachable(self, what: str) -> RegistryUnavailable:
         return RegistryUnavailable(
@@ -153,7 +153,7 @@ class Registry:
 
     def _translate(self, what: str, exc: Any) -> MlgateError:
         code = getattr(exc, "error_code", "")
-        message = _first_line(exc)
+        message = first_line(exc)
         if code in ("PERMISSION_DENIED", "UNAUTHENTICATED") or "Permission denied" in message:
             return PermissionDenied(
                 f"{what}: the registry refused: {message}",
@@ -491,7 +491,8 @@ def _quote(value: str) -> str:
     return value.replace("'", "\\'")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (MLflow's are long)."""
     text = str(getattr(exc, "message", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -521,54 +522,3 @@ def mlflow_uris(settings: Settings) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-@dataclass
-class ModelPackage:
-    """A version's MLflow model downloaded to a local folder, with its pyfunc and input example."""
-
-    name: str
-    version: str
-    path: Path
-    model: Any  # mlflow.pyfunc.PyFuncModel
-    input_example: Any  # pandas DataFrame or None
-    signature: Any
-
-
-def download_package(registry: Registry, name: str, version: str, dst: str | Path) -> Path:
-    """Download the exact model package of a version into ``dst``; returns its folder."""
-    registry.version(name, version)
-    with mlflow_uris(registry.settings):
-        return Path(
-            registry.call(
-                f"downloading the model of {name} v{version}", _download, f"models:/{name}/{version}", str(dst)
-            )
-        )
-
-
-def open_package(name: str, version: str, local: Path) -> ModelPackage:
-    """Load a downloaded model package: its pyfunc, input example and signature; errors name what failed."""
-    from mlflow.models import Model
-    from mlflow.pyfunc import load_model
-
-    try:
-        meta = Model.load(str(local))
-        example = meta.load_input_example(str(local))
-        model = load_model(str(local))
-    except Exception as exc:  # noqa: BLE001 - a broken package fails in many ways
-        raise RegistryError(
-            f"the model of {name} v{version} does not load: {type(exc).__name__}: {_first_line(exc)}",
-            "its artifacts are missing or corrupt; register a new version",
-        ) from None
-    return ModelPackage(name, str(version), local, model, example, meta.signature)
-
-
-def load_package(registry: Registry, name: str, version: str, dst: str | Path) -> ModelPackage:
-    """Download the exact model package of a version and load it."""
-    return open_package(name, version, download_package(registry, name, version, dst))
-
-
-def _download(uri: str, dst: str) -> str:
-    from mlflow.artifacts import download_artifacts
-
-    return str(download_artifacts(artifact_uri=uri, dst_path=dst))

@@ -24,6 +24,7 @@ import numpy as np
 
 from mlgate import keys
 from mlgate.exceptions import MlgateError
+from mlgate.package import load_package
 from mlgate.provenance import (
     code_revision,
     dataset_sha256,
@@ -33,7 +34,7 @@ from mlgate.provenance import (
     resolve_entry_point,
     uncommitted_changes,
 )
-from mlgate.registry import Registry, load_package, mlflow_uris
+from mlgate.registry import Registry, mlflow_uris
 
 
 @dataclass(frozen=True)

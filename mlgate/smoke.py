@@ -94,7 +94,7 @@ def smoke_in_process(registry: Registry, name: str, version: str) -> SmokeResult
     its smoke reference (best effort), so a later endpoint smoke need not load the model.
     """
     from mlgate.exceptions import MlgateError
-    from mlgate.registry import load_package
+    from mlgate.package import load_package
 
     checks: list[SmokeCheck] = []
     latency = None
@@ -313,7 +313,7 @@ def compute_expected(registry: Registry, name: str, version: str) -> Expected | 
     Returns the failed check instead when the model does not load, has no example or cannot predict.
     """
     from mlgate.exceptions import MlgateError
-    from mlgate.registry import load_package
+    from mlgate.package import load_package
 
     with tempfile.TemporaryDirectory(prefix="mlgate-smoke-") as tmp:
         try:

@@ -12,7 +12,8 @@ from mlflow.artifacts import download_artifacts
 from mlflow.tracking import MlflowClient
 
 from mlgate import api, keys, training
-from mlgate.registry import Registry, load_package
+from mlgate.package import load_package
+from mlgate.registry import Registry
 from pipelines import data, train
 from pipelines.testing import trained_example
 

@@ -23,7 +23,8 @@ from mlgate import api, keys
 from mlgate.alerts import Alert, AlertRouter
 from mlgate.cli import main
 from mlgate.config import Settings
-from mlgate.registry import Registry, load_package
+from mlgate.package import load_package
+from mlgate.registry import Registry
 from mlgate.serving import running_gateway
 from tests.serving_helpers import NAME, module_registry, rows, split_body
 

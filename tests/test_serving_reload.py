@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from mlgate import api, keys
-from mlgate.registry import Registry, load_package
+from mlgate.package import load_package
+from mlgate.registry import Registry
 from mlgate.serving import running_gateway
 from mlgate.serving.router import bucket, choose
 from tests.serving_helpers import NAME, drive, module_registry, rows, split_body

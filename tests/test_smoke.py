@@ -204,7 +204,7 @@ def test_a_passing_smoke_records_a_reference_the_next_endpoint_smoke_uses_withou
     assert reference["rows"] == 3 and len(reference["predictions"]) == 3  # type: ignore[arg-type]
     assert reference["computed_by"] == "tester" and "in-process smoke" in str(reference["computed_with"])
     with running_gateway(fresh, NAME, record=False) as url:
-        monkeypatch.setattr("mlgate.registry.load_package", _no_download)
+        monkeypatch.setattr("mlgate.package.load_package", _no_download)
         result = smoke_endpoint(fresh, NAME, "1", url, wait_seconds=5)
     assert result.passed, result.summary()
     detail = {c.name: c.detail for c in result.checks}["predictions match the registry model"]

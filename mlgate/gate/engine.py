@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from mlgate import keys
 from mlgate.exceptions import MlgateError, RegistryError
 from mlgate.gate.report import PASS, CheckResult, GateReport, Outcome
-from mlgate.registry import open_package, utcnow
+from mlgate.package import open_package
+from mlgate.registry import utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
     from mlgate.gate.policy import CheckEntry, Policy
-    from mlgate.registry import ModelPackage, Registry
+    from mlgate.package import ModelPackage
+    from mlgate.registry import Registry
 
 
 class RecordMissing(MlgateError):
@@ -142,7 +144,7 @@ class GateContext:
     # --- the model packages --------------------------------------------------------------------
     def model_dir(self, version: str | None = None) -> Path:
         """The model package of ``version`` (default: the version under test) downloaded from the registry."""
-        from mlgate.registry import download_package
+        from mlgate.package import download_package
 
         version = str(version or self.version)
 

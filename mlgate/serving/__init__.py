@@ -118,4 +118,3 @@ def app_from_environment() -> Any:
     app = create_app(connect(), name, os.environ.get("MLGATE_SERVE_VERSION") or None)
     settle()
     return app
-

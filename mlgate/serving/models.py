@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate import keys
 from mlgate.exceptions import MlgateError, ServingError
-from mlgate.registry import Event, load_package
+from mlgate.package import load_package
+from mlgate.registry import Event
 from mlgate.serving.router import CANARY, PRODUCTION, parse_weight
 from mlgate.serving.validation import Validator
 

@@ -98,6 +98,20 @@ def test_record_writer_process_writes_every_request_and_applies_retention(store:
     assert not recorder.running
 
 
+def test_a_steady_trickle_is_written_promptly_without_any_flush(store: PredictionStore) -> None:
+    recorder = RecordWriter(store.url, store.retention_rows)
+    try:
+        deadline = time.monotonic() + 6.0  # the writer's start-up (imports) counts too; a 1000-row batch takes 50 s
+        i = 0
+        while time.monotonic() < deadline and recorder.written == 0:
+            recorder.submit(Served(1e9 + i, "m", "1", "production", f"r{i}", None, 200, 1.0, frame(1), np.array([i])))
+            i += 1
+            time.sleep(0.05)  # 20 requests/s: never a pause long enough to look idle
+        assert recorder.written > 0
+    finally:
+        recorder.close()
+
+
 def test_a_dead_record_writer_drops_and_counts_then_comes_back(
     store: PredictionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,6 +37,8 @@ _HEADER = struct.Struct("<I")
 URL_ENV = "MLGATE_RECORD_URL"  # passed in the environment, not argv: a store URL may hold a password
 RETENTION_ENV = "MLGATE_RECORD_RETENTION_ROWS"
 RESTART_AFTER_SECONDS = 5.0
+MAX_BATCH = 1000  # records per transaction
+MAX_DELAY_SECONDS = 0.5  # a record waits at most this long for its batch to be written
 
 
 class RecordWriter:
@@ -260,10 +262,12 @@ def main() -> int:
     out = sys.stdout
     buffer = bytearray()
     batch: list[Served] = []
+    begun = 0.0  # when the oldest record of the batch arrived
     flushed = 0
     eof = False
     while not eof:
-        readable, _, _ = select.select([fd], [], [], 0.2 if batch else None)
+        wait = None if not batch else max(0.0, begun + MAX_DELAY_SECONDS - time.monotonic())
+        readable, _, _ = select.select([fd], [], [], wait)
         if readable:
             chunk = os.read(fd, 1 << 20)
             eof = not chunk
@@ -272,10 +276,13 @@ def main() -> int:
         del buffer[:used]
         for kind, body in messages:
             if kind == "rec":
+                if not batch:
+                    begun = time.monotonic()
                 batch.append(_served(body))
             else:
                 flushed = body
-        if batch and (len(batch) >= 1000 or not readable or eof or flushed):
+        due = len(batch) >= MAX_BATCH or eof or flushed or time.monotonic() - begun >= MAX_DELAY_SECONDS
+        if batch and due:
             written, failed = _write(store, batch)
             batch = []
             out.write(json.dumps({"written": written, "failed": failed, "flushed": flushed}) + "\n")

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -497,10 +498,24 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_URIS_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def mlflow_uris(settings: Settings) -> Iterator[None]:
     """Point MLflow's global tracking and registry URIs at mlgate's for a block, then restore them
-    (MLflow also writes them into os.environ, which would leak into later settings)."""
+    (MLflow also writes them into os.environ, which would leak into later settings).
+
+    One thread at a time: the URIs are process-wide, and two threads saving and restoring them
+    interleaved (a gateway loading a model in the background while the caller registers) left
+    one thread's store as the global one afterwards.
+    """
+    with _URIS_LOCK, _pointed_at(settings):
+        yield
+
+
+@contextlib.contextmanager
+def _pointed_at(settings: Settings) -> Iterator[None]:
     import mlflow
     from mlflow.tracking import fluent
     from mlflow.tracking._model_registry import utils as registry_utils

@@ -88,3 +88,31 @@ def test_an_unreachable_server_names_the_uri(tmp_path: Path, monkeypatch: pytest
         registry.model("m")
     assert "http://127.0.0.1:9" in str(err.value)
     assert "make server" in str(err.value)
+
+
+def test_mlflow_uris_in_two_threads_each_see_their_own_store_and_restore_the_global(tmp_path: Path) -> None:
+    import os
+
+    import mlflow
+
+    from mlgate.registry import mlflow_uris
+
+    before = (mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"))
+    stores = [throwaway_settings(tmp_path / name) for name in ("a", "b")]
+    wrong: list[str] = []
+
+    def work(settings: object) -> None:
+        for _ in range(30):
+            with mlflow_uris(settings):  # type: ignore[arg-type]
+                time.sleep(0.001)  # the other thread runs here
+                if mlflow.get_tracking_uri() != settings.tracking_uri:  # type: ignore[attr-defined]
+                    wrong.append(mlflow.get_tracking_uri())
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []  # a gateway loading in the background never points the caller at its store
+    after = (mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"))
+    assert after == before

@@ -180,7 +180,8 @@ def main(requests: int = 60_000, baseline: int = 12_000, clients: int = 4, switc
 
 `.venv/bin/python bench/bench_reliability.py` — real gateway (uvicorn) on a sqlite registry, poll interval 0.2 s;
 a separate client process, {clients} keep-alive connections, a fixed request count, 1-row JSON, loopback;
-production flips between v1 and v2 every {switch_every:g} s (each move downloads and loads the version).
+production flips between v1 and v2 every {switch_every:g} s (a move to a version not in memory
+downloads and loads it; the last known good is kept loaded as a standby).
 Latencies of answered requests, in ms. 2-core machine shared with other work: compare the rows, not absolutes.
 
 | run | requests | time | 5xx | connection errors | p50 | p99 | max | alias moves | switches seen by clients |

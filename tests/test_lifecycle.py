@@ -188,3 +188,26 @@ def test_top_level_functions_stay_functions_once_their_modules_are_loaded() -> N
     assert mlgate.rollback is api.rollback
     assert mlgate.runbook is api.runbook
     assert callable(mlgate.promote) and callable(mlgate.monitor)
+
+
+def test_a_read_once_view_reads_the_model_once_until_it_writes(
+    registry: Registry, model_uri: str, card_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgate.lifecycle import ReadOnce
+
+    register(registry, model_uri, card_path, n=2)
+    reads: list[str] = []
+    real = registry.client.get_registered_model
+
+    def counted(name: str) -> object:
+        reads.append(name)
+        return real(name)
+
+    monkeypatch.setattr(registry.client, "get_registered_model", counted)
+    reading = ReadOnce(registry)
+    assert reading.aliases("m") == {} and reading.model_tags("m") is not None
+    assert reading.aliases("m") == {}
+    assert len(reads) == 1  # three questions, one read
+    reading.set_alias("m", "staging", "2")  # a write through the view: the next question reads again
+    assert reading.aliases("m") == {"staging": "2"}
+    assert registry.aliases("m") == {"staging": "2"}

@@ -121,15 +121,20 @@ def bench_decision(folder: Path) -> tuple[list[tuple[str, float]], float, float]
     store.record_many(items)
     since, until = datetime.fromtimestamp(now - 601, UTC), datetime.fromtimestamp(now + 1, UTC)
     policy = RolloutPolicy(min_requests=100)
-    frame = store.window("m", since=since, until=until)
-    read = timed(lambda: store.window("m", since=since, until=until))
+    frame = store.window("m", since=since, until=until, inputs=False)
+    read = timed(lambda: store.window("m", since=since, until=until, inputs=False))
+    read_all = timed(lambda: store.window("m", since=since, until=until))
     judge = timed(lambda: analyze(frame, policy, "m", since, until))
     prod = frame.loc[frame["route"] == "production", "prediction"].astype(float)
     can = frame.loc[frame["route"] == "canary", "prediction"].astype(float)
     ours = timed(lambda: psi(prod, can), runs=9)
     usual = timed(lambda: naive_psi(prod, can), runs=9)
     return (
-        [("read the window (40,000 requests) from the record", read), ("judge it (error rate, p99, PSI)", judge)],
+        [
+            ("read the window (40,000 requests) from the record, as canary analysis does (no inputs)", read),
+            ("the same window with every row's input features decoded (monitoring's read)", read_all),
+            ("judge it (error rate, p99, PSI)", judge),
+        ],
         ours / usual,
         psi(prod, can) - naive_psi(prod, can),
     )

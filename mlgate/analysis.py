@@ -29,8 +29,10 @@ class RecordSource(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         route: str | None = None,
+        inputs: bool = True,
     ) -> pd.DataFrame:
-        """Rows with ts, model, version, route, request_key, status, latency_ms, prediction."""
+        """Rows with ts, model, version, route, request_key, status, latency_ms, prediction (and the
+        input features unless ``inputs`` is False)."""
 
 
 @dataclass(frozen=True)

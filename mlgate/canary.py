@@ -394,7 +394,7 @@ def decide(
         return status(registry, name, router=router, clock=clock)
     since = datetime.fromtimestamp(state.step_started_at, UTC)
     until = datetime.fromtimestamp(clock(), UTC)
-    frame = source.window(name, since=since, until=until)
+    frame = source.window(name, since=since, until=until, inputs=False)
     analysis = analyze(frame, policy, name, since, until)
     with registry.lock(name, "rollout decision"):
         fresh = load_state(registry, name)
@@ -467,7 +467,7 @@ def status(
         since = datetime.fromtimestamp(state.step_started_at, UTC)
         until = datetime.fromtimestamp(clock(), UTC)
         policy = load_rollout_policy(registry.settings, name)
-        analysis = analyze(source.window(name, since=since, until=until), policy, name, since, until)
+        analysis = analyze(source.window(name, since=since, until=until, inputs=False), policy, name, since, until)
     if analysis is None and state is not None and state.last_analysis:
         analysis = Analysis.from_dict(state.last_analysis)
     return RolloutStatus(name, state, router.weight(), due, analysis, list(notes or []))

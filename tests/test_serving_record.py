@@ -60,6 +60,14 @@ def test_window_filters_by_version_route_and_time(store: PredictionStore) -> Non
     assert store.window("nothing").empty
 
 
+def test_a_window_without_inputs_has_the_same_rows_and_no_feature_columns(store: PredictionStore) -> None:
+    store.record("m", "1", "production", 200, 3.5, frame(3), np.array([0, 1, 2]))
+    store.record("m", "1", "canary", 500, 9.0)
+    full, lean = store.window("m"), store.window("m", inputs=False)
+    assert {"a", "b"} <= set(full.columns) and not {"a", "b"} & set(lean.columns)
+    assert lean["prediction"].tolist()[:3] == [0, 1, 2] and lean["status"].tolist() == full["status"].tolist()
+
+
 def test_retention_keeps_the_newest_rows_of_each_version(store: PredictionStore) -> None:
     for i in range(30):
         store.record("m", "1", "production", 200, 1.0, frame(3, offset=i * 10), [0, 0, 0])

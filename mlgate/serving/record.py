@@ -164,10 +164,16 @@ class PredictionStore:
         since: datetime | None = None,
         until: datetime | None = None,
         route: str | None = None,
+        inputs: bool = True,
     ) -> pd.DataFrame:
-        """Recorded rows (one per predicted input row), oldest first, with one column per input feature."""
+        """Recorded rows (one per predicted input row), oldest first, with one column per input feature.
+
+        ``inputs=False`` leaves the input features out: decoding them is most of the cost of a
+        large window, and canary analysis needs only status, latency and predictions.
+        """
         t = _TABLE
-        query = sa.select(t).where(t.c.model == model).order_by(t.c.id)
+        columns = [c for c in t.c if inputs or c.name != "inputs"]
+        query = sa.select(*columns).where(t.c.model == model).order_by(t.c.id)
         if version is not None:
             query = query.where(t.c.version == str(version))
         if route is not None:
@@ -177,7 +183,8 @@ class PredictionStore:
         if until is not None:
             query = query.where(t.c.ts < _naive_utc(until))
         with self.engine.connect() as conn:
-            raw = pd.DataFrame(conn.execute(query).mappings().all())
+            result = conn.execute(query)
+            raw = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         if raw.empty:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in [*COLUMNS, "request_id"]})
         frame = raw[[*COLUMNS, "request_id"]].copy()
@@ -185,8 +192,10 @@ class PredictionStore:
         frame["prediction"] = pd.Series(
             [json.loads(p) if isinstance(p, str) else None for p in raw["prediction"]], index=frame.index, dtype=object
         )
-        inputs = [json.loads(i) if isinstance(i, str) else {} for i in raw["inputs"]]
-        features = pd.DataFrame.from_records(inputs, index=frame.index)
+        if not inputs:
+            return frame.reset_index(drop=True)
+        rows = [json.loads(i) if isinstance(i, str) else {} for i in raw["inputs"]]
+        features = pd.DataFrame.from_records(rows, index=frame.index)
         for column in features.columns:
             if column not in frame.columns:
                 frame[column] = features[column]

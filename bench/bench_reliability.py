@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,47 +25,26 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.loadgen import BODY, Client  # noqa: E402 - the bench folder is not a package on its own
+
 NAME = "iris"
-BODY = json.dumps(
-    {
-        "dataframe_split": {
-            "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-            "data": [[5.1, 3.5, 1.4, 0.2]],
-        }
-    }
-)
 
 
 # --- the load generator (runs in its own process) ------------------------------------------------
 def fixed_load(url: str, clients: int, per_client: int, body: str) -> list[list[Any]]:
     """``clients`` keep-alive connections each send ``per_client`` requests; [client, t, ms, status, version]."""
-    import http.client
-    import urllib.parse
-
-    parsed = urllib.parse.urlparse(url)
     payload = body.encode()
     out: list[list[list[Any]]] = [[] for _ in range(clients)]
     start = time.perf_counter()
 
     def worker(i: int) -> None:
-        conn = None
+        client = Client(url, timeout=30)
         for _ in range(per_client):
             t0 = time.perf_counter()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-                    conn.connect()
-                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.request("POST", "/invocations", body=payload, headers={"Content-Type": "application/json"})
-                answer = conn.getresponse()
-                answer.read()
-                status, version = answer.status, answer.getheader("X-Mlgate-Model-Version")
-            except (OSError, http.client.HTTPException) as exc:
-                status, version = 0, type(exc).__name__
-                if conn is not None:
-                    conn.close()
-                conn = None
-            out[i].append([t0 - start, (time.perf_counter() - t0) * 1000, status, version])
+            status, version, error = client.post(payload)
+            out[i].append([t0 - start, (time.perf_counter() - t0) * 1000, status, version or error])
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
     for t in threads:

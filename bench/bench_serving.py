@@ -26,19 +26,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.loadgen import BODY, Client  # noqa: E402 - the bench folder is not a package on its own
+
 BIN = Path(sys.executable).parent
 NAME = "iris"
 ROUNDS = 3
 SECONDS = 4.0
 STEADY_RATE = 100.0  # requests/s per client during the time-to-recover runs (2 clients)
-BODY = json.dumps(
-    {
-        "dataframe_split": {
-            "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-            "data": [[5.1, 3.5, 1.4, 0.2]],
-        }
-    }
-)
 
 
 # --- the load generator (runs in its own process) ------------------------------------------------
@@ -48,10 +44,6 @@ def load(url: str, concurrency: int, seconds: float, body: str, rate: float = 0.
     ``rate`` > 0 paces each connection to that many requests per second (a steady load that
     leaves the machine room to run commands); 0 sends back to back (closed loop).
     """
-    import http.client
-    import urllib.parse
-
-    parsed = urllib.parse.urlparse(url)
     payload = body.encode()
     records: list[list[Any]] = []
     lock = threading.Lock()
@@ -60,7 +52,7 @@ def load(url: str, concurrency: int, seconds: float, body: str, rate: float = 0.
 
     def worker() -> None:
         mine: list[list[Any]] = []
-        conn = None
+        client = Client(url, timeout=10)
         while True:
             t0 = time.perf_counter()
             if t0 >= stop_at:
@@ -70,23 +62,10 @@ def load(url: str, concurrency: int, seconds: float, body: str, rate: float = 0.
                 if pause > 0:
                     time.sleep(pause)
                     t0 = time.perf_counter()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
-                    conn.connect()
-                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.request("POST", "/invocations", body=payload, headers={"Content-Type": "application/json"})
-                answer = conn.getresponse()
-                answer.read()
-                status, version = answer.status, answer.getheader("X-Mlgate-Model-Version")
-            except (OSError, http.client.HTTPException):
-                status, version = 0, None
-                if conn is not None:
-                    conn.close()
-                conn = None
+            status, version, error = client.post(payload)
+            if error is not None:
                 time.sleep(0.005)  # a refused connection returns at once: do not spin
-            t1 = time.perf_counter()
-            mine.append([t0 - start, (t1 - t0) * 1000, status, version])
+            mine.append([t0 - start, (time.perf_counter() - t0) * 1000, status, version])
         with lock:
             records.extend(mine)
 

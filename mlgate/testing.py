@@ -41,13 +41,19 @@ def tiny_training_data(seed: int = 0) -> tuple[Any, Any]:
     return x, data.target
 
 
-def log_tiny_model(settings: Settings, seed: int = 0, experiment: str = "mlgate-tests", max_iter: int = 200) -> str:
-    """Train and log a tiny scikit-learn classifier with signature and input example; return its URI."""
+def log_tiny_model(
+    settings: Settings, seed: int = 0, experiment: str = "mlgate-tests", max_iter: int = 200, model: Any = None
+) -> str:
+    """Train and log a tiny scikit-learn classifier with signature and input example; return its URI.
+
+    ``model``: a scikit-learn model fitted on ``tiny_training_data`` to log instead.
+    """
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
     x, y = tiny_training_data(seed)
-    model = LogisticRegression(max_iter=max_iter, random_state=seed).fit(x, y)
+    if model is None:
+        model = LogisticRegression(max_iter=max_iter, random_state=seed).fit(x, y)
     with mlflow_uris(settings):
         if mlflow.get_experiment_by_name(experiment) is None:
             location = f"{settings.artifact_root}/{experiment}" if settings.artifact_root else None

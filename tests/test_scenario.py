@@ -14,35 +14,24 @@ import requests
 import yaml
 
 from mlgate import api, canary
+from mlgate.config import Settings
 from mlgate.exceptions import TransitionRefused
-from mlgate.registry import Registry, mlflow_uris
+from mlgate.registry import Registry
 from mlgate.serving import running_gateway
 from mlgate.serving.app import ROUTE_HEADER, VERSION_HEADER
 from mlgate.serving.record import PredictionStore
-from mlgate.testing import throwaway_settings, tiny_training_data, write_card
+from mlgate.testing import log_tiny_model, throwaway_settings, tiny_training_data, write_card
 from tests.rollout_support import pass_gate
 
 NAME = "iris"
 
 
-def log_constant_model(settings: object) -> str:
+def log_constant_model(settings: Settings) -> str:
     """A model that answers class 2 whatever it is asked: it never errors, it shifts every prediction."""
-    from importlib.metadata import version
-
-    import mlflow
     from sklearn.dummy import DummyClassifier
 
     x, y = tiny_training_data()
-    model = DummyClassifier(strategy="constant", constant=2).fit(x, y)
-    with mlflow_uris(settings), mlflow.start_run():  # type: ignore[arg-type]
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            input_example=x.head(3),
-            pip_requirements=[f"scikit-learn=={version('scikit-learn')}", f"pandas=={version('pandas')}"],
-            serialization_format="cloudpickle",
-        )
-    return str(info.model_uri)
+    return log_tiny_model(settings, model=DummyClassifier(strategy="constant", constant=2).fit(x, y))
 
 
 class Load:

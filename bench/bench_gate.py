@@ -46,9 +46,9 @@ owners:
 def setup(folder: Path) -> tuple[object, str, str]:
     """A registry with v1 in production and v2 to gate, each with a 100k-row evaluation set."""
     from mlgate import api
-    from mlgate.gate.testing import record_training_run, register_recorded, train_iris
     from mlgate.registry import Registry
     from mlgate.testing import throwaway_settings
+    from mlgate.testing.runs import record_training_run, register_recorded, train_iris
 
     config = folder / "mlflow_config"
     config.mkdir(parents=True)
@@ -95,8 +95,7 @@ def mlflow_evaluate(registry: object, production: str, version: str) -> float:
     import pandas as pd
     from mlflow.models import MetricThreshold
 
-    from mlgate import keys
-    from mlgate.registry import mlflow_uris
+    from mlgate.registry import keys, mlflow_uris
 
     settings = registry.settings  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp, mlflow_uris(settings):

@@ -50,9 +50,9 @@ def naive_psi(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:
 
 
 def bench_rollback(folder: Path) -> list[tuple[str, float]]:
-    from mlgate import api, keys
+    from mlgate import api
     from mlgate.gate import policy_hash
-    from mlgate.registry import Registry, utcnow
+    from mlgate.registry import Registry, keys, utcnow
     from mlgate.testing import log_tiny_model, throwaway_settings, write_card
 
     settings = throwaway_settings(folder / "store", config_dir=folder)
@@ -90,8 +90,8 @@ def bench_rollback(folder: Path) -> list[tuple[str, float]]:
 
 
 def bench_decision(folder: Path) -> tuple[list[tuple[str, float]], float, float]:
-    from mlgate.analysis import analyze, psi
-    from mlgate.canary_policy import RolloutPolicy
+    from mlgate.release.rollout.analysis import analyze, psi
+    from mlgate.release.rollout.policy import RolloutPolicy
     from mlgate.serving.record import PredictionStore, Served
 
     rng = np.random.default_rng(0)

@@ -232,7 +232,7 @@ def in_process_latency(registry: Any) -> float:
     """Median latency (ms) of a bare pyfunc predict of the same 1-row frame, c=1."""
     import pandas as pd
 
-    from mlgate.package import load_package
+    from mlgate.registry.package import load_package
 
     with tempfile.TemporaryDirectory() as tmp:
         model = load_package(registry, NAME, "2", tmp).model

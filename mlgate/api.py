@@ -8,13 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlgate import heap, keys, lifecycle
+from mlgate import heap
 from mlgate.config import Settings, load_settings, redact_uri
-from mlgate.metadata import ModelCard, load_card
-from mlgate.registry import Event, LockInfo, Registry
-from mlgate.rollback import RollbackResult
-from mlgate.rollout import PromotionResult
-from mlgate.smoke import SmokeResult
+from mlgate.registry import Event, LockInfo, Registry, keys, states
+from mlgate.registry.card import ModelCard, load_card
+from mlgate.release.promote import PromotionResult
+from mlgate.release.rollback.execute import RollbackResult
+from mlgate.release.smoke.checks import SmokeResult
 
 
 def connect(settings: Settings | None = None) -> Registry:
@@ -59,7 +59,7 @@ def register(
 
         bound_contract = load_contract(contract)
     reg = _reg(registry)
-    tags = {**model_card.to_tags(), keys.STATUS: lifecycle.CANDIDATE, keys.REGISTERED_BY: reg.settings.actor}
+    tags = {**model_card.to_tags(), keys.STATUS: states.CANDIDATE, keys.REGISTERED_BY: reg.settings.actor}
     if bound_contract is not None:
         tags.update(bound_contract.to_tags())
     mv = reg.create_version(name, model_uri, tags, model_card.to_markdown())
@@ -90,9 +90,9 @@ def promote(
     registry: Registry | None = None,
 ) -> PromotionResult:
     """Promote a version to staging or production (production needs a passing gate, or force + reason)."""
-    from mlgate import rollout
+    from mlgate.release import promote as promotion
 
-    return rollout.promote(_reg(registry), name, str(version), to, force=force, reason=reason)
+    return promotion.promote(_reg(registry), name, str(version), to, force=force, reason=reason)
 
 
 def rollback(
@@ -110,7 +110,7 @@ def rollback(
     ``dry_run`` only answers the checklist. Irreversible data migrations in between are refused
     unless ``accept_irreversible``. ``now`` picks the decision owner (default: the current time).
     """
-    from mlgate.rollback import rollback as run_rollback
+    from mlgate.release.rollback.execute import rollback as run_rollback
 
     return run_rollback(
         _reg(registry),
@@ -132,7 +132,7 @@ def smoke(
     Against ``endpoint`` (or the configured one) after waiting for it to serve the version; else in-process.
     """
     from mlgate.exceptions import UsageError
-    from mlgate.smoke import post_deploy_smoke
+    from mlgate.release.smoke.checks import post_deploy_smoke
 
     reg = _reg(registry)
     if version is None:
@@ -150,7 +150,7 @@ class StatusReport:
     tracking_uri: str
     aliases: dict[str, str]
     last_known_good: str | None
-    versions: list[lifecycle.VersionState]
+    versions: list[states.VersionState]
     lock: LockInfo | None = None
     canary_weight: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -175,13 +175,13 @@ def status(name: str, registry: Registry | None = None) -> StatusReport:
     model = reg.model(name)
     aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
     versions = reg.versions(name)
-    lkg = lifecycle.last_known_good(versions, aliases.get(names.production))
+    lkg = states.last_known_good(versions, aliases.get(names.production))
     return StatusReport(
         model=name,
         tracking_uri=redact_uri(reg.settings.tracking_uri),
         aliases=aliases,
         last_known_good=str(lkg.version) if lkg else None,
-        versions=[lifecycle.state_of(mv, aliases, names) for mv in versions],
+        versions=[states.state_of(mv, aliases, names) for mv in versions],
         lock=reg.lock_info(name),
         canary_weight=(model.tags or {}).get(keys.CANARY_WEIGHT),
     )
@@ -213,50 +213,50 @@ def rollout_start(
 ) -> Any:
     """Start a canary rollout of ``version`` at the first step's weight (it must pass the canary gate,
     unless ``force`` with a ``reason``, recorded as forced)."""
-    from mlgate import canary
-    from mlgate.canary_policy import parse_duration
+    from mlgate.release.rollout import driver
+    from mlgate.release.rollout.policy import parse_duration
 
     seconds = None if bake is None else parse_duration(bake, "--bake")
-    return canary.start(
+    return driver.start(
         _reg(registry), name, str(version), steps=steps, bake_seconds=seconds, reason=reason, force=force
     )
 
 
 def rollout_advance(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
     """Move the rollout to its next step now; past the last one the canary becomes production."""
-    from mlgate import canary
+    from mlgate.release.rollout import driver
 
-    return canary.advance(_reg(registry), name, reason=reason)
+    return driver.advance(_reg(registry), name, reason=reason)
 
 
 def rollout_pause(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
     """Hold the canary at its current weight until `rollout resume`."""
-    from mlgate import canary
+    from mlgate.release.rollout import driver
 
-    return canary.pause(_reg(registry), name, reason=reason)
+    return driver.pause(_reg(registry), name, reason=reason)
 
 
 def rollout_resume(name: str, registry: Registry | None = None) -> Any:
     """Continue a paused rollout; the current step bakes again from now."""
-    from mlgate import canary
+    from mlgate.release.rollout import driver
 
-    return canary.resume(_reg(registry), name)
+    return driver.resume(_reg(registry), name)
 
 
 def rollout_abort(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
     """Send all traffic back to production and mark the canary failed."""
-    from mlgate import canary
+    from mlgate.release.rollout import driver
 
-    return canary.abort(_reg(registry), name, reason=reason)
+    return driver.abort(_reg(registry), name, reason=reason)
 
 
 def rollout_status(name: str, live: bool = True, registry: Registry | None = None) -> Any:
     """The rollout's plan, current step, figures (live from the gateway's record) and time to the next decision."""
-    from mlgate import canary
+    from mlgate.release.rollout import driver
 
     reg = _reg(registry)
     source = record_source(reg.settings) if live else None
-    return canary.status(reg, name, source=source)
+    return driver.status(reg, name, source=source)
 
 
 def rollout_run(
@@ -267,17 +267,17 @@ def rollout_run(
     source: Any = None,
 ) -> Any:
     """Drive the rollout (analysis after each bake period; advance or abort) until it ends or pauses."""
-    from mlgate import canary
+    from mlgate.release.rollout import driver
 
     reg = _reg(registry)
-    return canary.run(
+    return driver.run(
         reg, name, source or record_source(reg.settings), poll_seconds=poll_seconds, max_seconds=max_seconds
     )
 
 
 def runbook(name: str, now: datetime | None = None, registry: Registry | None = None) -> Any:
     """The rollback runbook of ``name`` as Markdown (the checklist's answers right now)."""
-    from mlgate.runbook import runbook as make_runbook
+    from mlgate.release.rollback.runbook import runbook as make_runbook
 
     return make_runbook(_reg(registry), name, now=now)
 
@@ -361,7 +361,7 @@ def reproduce(
     Returns a ``mlgate.reproduce.ReproduceReport``; ``reproduced`` is False (with ``reason``) when
     the training data, the entry point or the predictions do not match the record.
     """
-    from mlgate.reproduce import reproduce as run
+    from mlgate.training.reproduce import reproduce as run
 
     return run(
         _reg(registry), name, str(version), project_dir=project_dir, seed=seed, tolerance=tolerance,

@@ -175,7 +175,7 @@ def write_bad_model_card() -> Path:
     """The example's card, with the training data the bad model saw (name and full-content sha256)."""
     import yaml
 
-    from mlgate.provenance import dataset_sha256
+    from mlgate.training.provenance import dataset_sha256
     from pipelines import data
 
     card = yaml.safe_load((ROOT / "pipelines" / "cards" / "breast_cancer.yaml").read_text())

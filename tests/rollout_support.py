@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.gate import policy_hash
-from mlgate.registry import Registry, utcnow
+from mlgate.registry import Registry, keys, utcnow
 from mlgate.serving.record import PredictionStore, Served
 from mlgate.testing import write_card
 

@@ -9,10 +9,10 @@ import pytest
 from backends import AuthServer, credentials, server_settings
 from click.testing import CliRunner, Result
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.cli import main
 from mlgate.gate.record import policy_hash
-from mlgate.registry import Registry, utcnow
+from mlgate.registry import Registry, keys, utcnow
 
 
 def _as(user: str, password: str, url: str, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:

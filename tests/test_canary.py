@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlgate import api, canary, keys
-from mlgate.canary_required import canary_reasons
+from mlgate import api
 from mlgate.config import Settings
 from mlgate.exceptions import GateFailed, PolicyError, TransitionRefused
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
+from mlgate.release.gating import canary_reasons
+from mlgate.release.rollout import driver as canary
 from mlgate.traffic import RegistryRouter, TrafficRouter
 from tests.rollout_support import pass_gate, production_and_candidate, register, store, traffic
 

@@ -10,9 +10,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from mlgate.analysis import FAIL, PASS, WAIT, analyze, psi
-from mlgate.canary_policy import KpiSpec, RolloutPolicy, Thresholds, parse_duration, parse_rollout_policy, parse_steps
 from mlgate.exceptions import PolicyError
+from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, analyze, psi
+from mlgate.release.rollout.policy import (
+    KpiSpec,
+    RolloutPolicy,
+    Thresholds,
+    parse_duration,
+    parse_rollout_policy,
+    parse_steps,
+)
 
 
 def frame(route: str, n: int, errors: int = 0, latency: float = 10.0, preds: list[int] | None = None) -> pd.DataFrame:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from mlgate import canary, keys
 from mlgate.config import Settings
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
+from mlgate.release.rollout import driver as canary
 from tests.rollout_support import production_and_candidate, store, traffic
 
 MLGATE = str(Path(sys.executable).parent / "mlgate")

@@ -10,12 +10,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.contracts import compatible, contract_of_version, load_contract
 from mlgate.exceptions import ContractError
-from mlgate.registry import Registry, mlflow_uris
+from mlgate.registry import Registry, keys, mlflow_uris
 from mlgate.testing import tiny_training_data
 
 IRIS = Path(__file__).parent / "data" / "iris_contract.yaml"

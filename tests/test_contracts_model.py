@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlgate import keys
 from mlgate.contracts import load_contract, parse_contract
 from mlgate.exceptions import ContractError
+from mlgate.registry import keys
 
 IRIS = Path(__file__).parent / "data" / "iris_contract.yaml"
 

@@ -14,15 +14,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.exceptions import GateFailed
 from mlgate.gate import gate_record, policy_hash
 from mlgate.gate.checks import BUILTIN
-from mlgate.gate.testing import RecordedRun, record_training_run, register_recorded, train_iris
-from mlgate.registry import Registry, mlflow_uris
+from mlgate.registry import Registry, keys, mlflow_uris
 from mlgate.testing import card_dict, throwaway_settings
+from mlgate.testing.runs import RecordedRun, record_training_run, register_recorded, train_iris
 from tests.conftest import QUIET_ENV
 
 CONTRACT = Path(__file__).parent / "data" / "iris_contract.yaml"
@@ -63,7 +63,7 @@ def _copy_model(settings: Settings, model_uri: str, folder: Path, edit: Callable
 
 def _swap_evaluation_set(settings: Settings, folder: Path) -> str:
     """A complete run whose stored evaluation set was replaced after its dataset was logged."""
-    from mlgate.gate.testing import iris_frames
+    from mlgate.testing.runs import iris_frames
 
     run = record_training_run(settings)
     _, _, evaluation = iris_frames()

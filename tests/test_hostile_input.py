@@ -21,15 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlgate
-from mlgate.canary_policy import load_rollout_policy, parse_rollout_policy
 from mlgate.cli import main
 from mlgate.config import Settings, load_settings
 from mlgate.contracts import parse_contract, parse_contract_text
 from mlgate.contracts.model import load_contract
 from mlgate.exceptions import CardError, ConfigError, ContractError, PolicyError
 from mlgate.gate.policy import load_policy
-from mlgate.metadata import load_card, parse_card
 from mlgate.registry import Registry
+from mlgate.registry.card import load_card, parse_card
+from mlgate.release.rollout.policy import load_rollout_policy, parse_rollout_policy
 from mlgate.serving import RunningGateway, running_gateway
 from mlgate.testing import throwaway_settings
 from tests.serving_helpers import NAME, module_registry, rows, split_body

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.exceptions import CardError, GateFailed, RollbackError, UsageError
 from mlgate.gate import policy_hash
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
 from tests.rollout_support import pass_gate
 
 
@@ -181,9 +181,9 @@ def test_a_failing_smoke_test_is_recorded_and_exits_with_an_error(
 
 def test_top_level_functions_stay_functions_once_their_modules_are_loaded() -> None:
     import mlgate
-    import mlgate.rollback
+    import mlgate.release.rollback.execute
     from mlgate import api
-    from mlgate.runbook import runbook  # noqa: F401
+    from mlgate.release.rollback.runbook import runbook  # noqa: F401
 
     assert mlgate.rollback is api.rollback
     assert mlgate.runbook is api.runbook
@@ -193,7 +193,7 @@ def test_top_level_functions_stay_functions_once_their_modules_are_loaded() -> N
 def test_a_read_once_view_reads_the_model_once_until_it_writes(
     registry: Registry, model_uri: str, card_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlgate.lifecycle import ReadOnce
+    from mlgate.registry.states import ReadOnce
 
     register(registry, model_uri, card_path, n=2)
     reads: list[str] = []

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mlgate.exceptions import CardError
-from mlgate.metadata import card_from_tags, card_problems, load_card, parse_card
+from mlgate.registry.card import card_from_tags, card_problems, load_card, parse_card
 from mlgate.testing import card_dict, write_card
 
 

@@ -12,12 +12,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlgate import keys
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.monitor.profile import build_profile, log_profile
 from mlgate.monitor.run import MonitorOptions, run_pass
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
 from mlgate.serving.record import PredictionStore, Served, default_store_url
 from mlgate.testing import tiny_training_data
 from tests.browser import external_references, render_check, require_chromium

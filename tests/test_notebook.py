@@ -9,8 +9,7 @@ import nbformat
 import yaml
 from nbclient import NotebookClient
 
-from mlgate import keys
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
 from mlgate.testing import throwaway_settings
 
 ROOT = Path(__file__).resolve().parent.parent

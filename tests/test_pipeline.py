@@ -11,9 +11,9 @@ import pytest
 from mlflow.artifacts import download_artifacts
 from mlflow.tracking import MlflowClient
 
-from mlgate import api, keys, training
-from mlgate.package import load_package
-from mlgate.registry import Registry
+from mlgate import api, training
+from mlgate.registry import Registry, keys
+from mlgate.registry.package import load_package
 from pipelines import data, train
 from pipelines.testing import trained_example
 

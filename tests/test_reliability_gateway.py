@@ -19,12 +19,12 @@ import yaml
 from click.testing import CliRunner
 
 from bench.bench_reliability import churn
-from mlgate import api, keys
+from mlgate import api
 from mlgate.alerts import Alert, AlertRouter
 from mlgate.cli import main
 from mlgate.config import Settings
-from mlgate.package import load_package
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
+from mlgate.registry.package import load_package
 from mlgate.serving import running_gateway
 from tests.serving_helpers import NAME, module_registry, rows, split_body
 

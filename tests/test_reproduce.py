@@ -12,9 +12,9 @@ import yaml
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.cli import main
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
 from mlgate.testing import log_tiny_model, write_card
 from pipelines import data, train
 from pipelines.testing import trained_example

@@ -9,11 +9,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlgate import api, canary
+from mlgate import api
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.exceptions import RollbackError
 from mlgate.registry import Registry
+from mlgate.release.rollout import driver as canary
 from tests.rollout_support import pass_gate, production_and_candidate, register
 
 WEDNESDAY_10H = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -13,10 +13,11 @@ import pytest
 import requests
 import yaml
 
-from mlgate import api, canary
+from mlgate import api
 from mlgate.config import Settings
 from mlgate.exceptions import TransitionRefused
 from mlgate.registry import Registry
+from mlgate.release.rollout import driver as canary
 from mlgate.serving import running_gateway
 from mlgate.serving.app import ROUTE_HEADER, VERSION_HEADER
 from mlgate.serving.record import PredictionStore

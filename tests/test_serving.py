@@ -10,8 +10,8 @@ import httpx
 import numpy as np
 import pytest
 
-from mlgate.package import load_package
 from mlgate.registry import Registry
+from mlgate.registry.package import load_package
 from mlgate.serving import RunningGateway, running_gateway
 from mlgate.serving.record import PredictionStore, default_store_url
 from tests.serving_helpers import FEATURES, NAME, module_registry, rows, split_body

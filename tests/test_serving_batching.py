@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgate.package import load_package
 from mlgate.registry import Registry
+from mlgate.registry.package import load_package
 from mlgate.serving import running_gateway
 from mlgate.serving.batching import MicroBatcher, row_wise
 from mlgate.testing import tiny_training_data

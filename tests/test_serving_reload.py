@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlgate import api, keys
-from mlgate.package import load_package
-from mlgate.registry import Registry
+from mlgate import api
+from mlgate.registry import Registry, keys
+from mlgate.registry.package import load_package
 from mlgate.serving import running_gateway
 from mlgate.serving.router import bucket, choose
 from tests.serving_helpers import NAME, drive, module_registry, rows, split_body

@@ -17,12 +17,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.cli import main
 from mlgate.config import Settings
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
+from mlgate.release.smoke.checks import post_deploy_smoke, smoke_endpoint, smoke_in_process
 from mlgate.serving import running_gateway
-from mlgate.smoke import post_deploy_smoke, smoke_endpoint, smoke_in_process
 from tests.serving_helpers import NAME, module_registry, rows, split_body
 
 
@@ -204,7 +204,7 @@ def test_a_passing_smoke_records_a_reference_the_next_endpoint_smoke_uses_withou
     assert reference["rows"] == 3 and len(reference["predictions"]) == 3  # type: ignore[arg-type]
     assert reference["computed_by"] == "tester" and "in-process smoke" in str(reference["computed_with"])
     with running_gateway(fresh, NAME, record=False) as url:
-        monkeypatch.setattr("mlgate.package.load_package", _no_download)
+        monkeypatch.setattr("mlgate.registry.package.load_package", _no_download)
         result = smoke_endpoint(fresh, NAME, "1", url, wait_seconds=5)
     assert result.passed, result.summary()
     detail = {c.name: c.detail for c in result.checks}["predictions match the registry model"]
@@ -258,7 +258,7 @@ def test_a_reference_the_endpoint_disagrees_with_is_checked_by_loading_the_model
 def test_a_reference_too_big_for_a_tag_is_not_recorded_and_the_result_says_so(
     fresh: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mlgate.smoke_reference.REFERENCE_MAX_CHARS", 100)
+    monkeypatch.setattr("mlgate.release.smoke.reference.REFERENCE_MAX_CHARS", 100)
     result = smoke_in_process(fresh, NAME, "1")
     assert result.passed
     assert any(n.startswith("smoke reference not recorded: it would take") for n in result.notes), result.notes

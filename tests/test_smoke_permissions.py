@@ -10,9 +10,9 @@ import pytest
 from backends import AuthServer, credentials, server_settings
 from click.testing import CliRunner
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.cli import main
-from mlgate.registry import Registry
+from mlgate.registry import Registry, keys
 from mlgate.testing import log_tiny_model
 
 

@@ -8,10 +8,10 @@ import pytest
 from backends import Backend, free_port
 from click.testing import CliRunner
 
-from mlgate import api, keys
+from mlgate import api
 from mlgate.cli import main
 from mlgate.gate.record import policy_hash
-from mlgate.registry import Registry, utcnow
+from mlgate.registry import Registry, keys, utcnow
 
 
 def record_passing_gate(registry: Registry, name: str, version: str, stage: str = "production") -> None:

@@ -21,7 +21,14 @@ from mlgate import api
 from mlgate.alerts import AlertRouter
 from mlgate.cli import main
 from mlgate.registry import Registry
-from mlgate.webhooks import RECEIVER_PATH, UNMANAGED_ACTION, process_delivery, receiver_app, sign, signature_problem
+from mlgate.team.webhooks import (
+    RECEIVER_PATH,
+    UNMANAGED_ACTION,
+    process_delivery,
+    receiver_app,
+    sign,
+    signature_problem,
+)
 
 SECRET = "s3cret-for-tests-only"
 

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from mlgate import keys, training
+from mlgate import training
 from mlgate.exceptions import CardError, ContractError, TrainingError
+from mlgate.registry import keys
 from mlgate.testing import card_dict, throwaway_settings, tiny_training_data
 
 IRIS_CONTRACT = {

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlgate import keys
 from mlgate.alerts.delivery import DeliveryResult, log, send
 from mlgate.alerts.routing import OnDuty, Route, Target, _target, load_owners, on_duty
 from mlgate.config import Settings
 from mlgate.exceptions import ConfigError, MlgateError
+from mlgate.registry import keys
 
 OUTBOX_MAX_AGE_SECONDS = 24 * 3600.0
 

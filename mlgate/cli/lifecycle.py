@@ -70,7 +70,7 @@ def rollback(
 ) -> None:
     """Answer the rollback checklist, move NAME's production back to its last known good, smoke-test it."""
     from mlgate import api
-    from mlgate.runbook import render_plan
+    from mlgate.release.rollback.runbook import render_plan
 
     result = api.rollback(
         name, to=to, reason=reason, dry_run=dry_run, force=force, accept_irreversible=accept_irreversible

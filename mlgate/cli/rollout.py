@@ -157,7 +157,7 @@ def run(name: str, poll: float, max_time: str | None, as_json: bool) -> None:
     Safe to kill and start again: it resumes from the registry's state.
     """
     from mlgate import api
-    from mlgate.canary_policy import parse_duration
+    from mlgate.release.rollout.policy import parse_duration
 
     seconds = parse_duration(max_time, "--max-time") if max_time else None
     result = api.rollout_run(name, poll_seconds=poll, max_seconds=seconds)

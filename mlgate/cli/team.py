@@ -29,7 +29,7 @@ def _secret(var: str) -> str:
 def server(profile: str | None, host: str | None, port: int | None, dry_run: bool, as_json: bool) -> None:
     """Start `mlflow server` over the configured store (embedded sqlite, or --profile team: PostgreSQL)."""
     from mlgate.config import load_settings
-    from mlgate.server import exec_server, plan_server
+    from mlgate.team.server import exec_server, plan_server
 
     env = dict(os.environ)
     if profile:
@@ -56,7 +56,7 @@ def webhook() -> None:
 def webhook_register(name: str, url: str, secret_env: str, as_json: bool) -> None:
     """Create (or update) webhook NAME for alias created / deleted events, signed with the secret."""
     from mlgate import api
-    from mlgate.webhooks import register_webhook
+    from mlgate.team.webhooks import register_webhook
 
     secret = _secret(secret_env)
     info = register_webhook(api.connect(), name, url, secret)
@@ -71,7 +71,7 @@ def webhook_register(name: str, url: str, secret_env: str, as_json: bool) -> Non
 def webhook_list(as_json: bool) -> None:
     """List the webhooks registered on the MLflow server."""
     from mlgate import api
-    from mlgate.webhooks import list_webhooks
+    from mlgate.team.webhooks import list_webhooks
 
     found = list_webhooks(api.connect())
     if as_json:
@@ -90,7 +90,7 @@ def webhook_list(as_json: bool) -> None:
 def webhook_delete(name: str) -> None:
     """Delete webhook NAME."""
     from mlgate import api
-    from mlgate.webhooks import delete_webhook
+    from mlgate.team.webhooks import delete_webhook
 
     click.echo(f"deleted webhook {name}" if delete_webhook(api.connect(), name) else f"no webhook named {name}")
 
@@ -105,7 +105,7 @@ def webhook_listen(host: str, port: int, secret_env: str) -> None:
 
     from mlgate import api
     from mlgate.alerts import AlertRouter
-    from mlgate.webhooks import RECEIVER_PATH, receiver_app
+    from mlgate.team.webhooks import RECEIVER_PATH, receiver_app
 
     secret = _secret(secret_env)
     registry = api.connect()

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from mlgate import keys
 from mlgate.exceptions import ContractError
+from mlgate.registry import keys
 
 TYPES = ("float", "int", "str", "bool")
 POLICIES = ("reject_row", "reject_batch", "impute", "flag")

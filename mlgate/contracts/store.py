@@ -6,9 +6,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
 from mlgate.contracts.model import Contract, parse_contract_text
 from mlgate.exceptions import ContractError, MlgateError
+from mlgate.registry import keys
 
 if TYPE_CHECKING:
     import pandas as pd

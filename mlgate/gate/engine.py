@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
 from mlgate.exceptions import MlgateError, RegistryError
 from mlgate.gate.report import PASS, CheckResult, GateReport, Outcome
-from mlgate.package import open_package
-from mlgate.registry import utcnow
+from mlgate.registry import keys, utcnow
+from mlgate.registry.package import open_package
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,8 +21,8 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
     from mlgate.gate.policy import CheckEntry, Policy
-    from mlgate.package import ModelPackage
     from mlgate.registry import Registry
+    from mlgate.registry.package import ModelPackage
 
 
 class RecordMissing(MlgateError):
@@ -144,7 +143,7 @@ class GateContext:
     # --- the model packages --------------------------------------------------------------------
     def model_dir(self, version: str | None = None) -> Path:
         """The model package of ``version`` (default: the version under test) downloaded from the registry."""
-        from mlgate.package import download_package
+        from mlgate.registry.package import download_package
 
         version = str(version or self.version)
 

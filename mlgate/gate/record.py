@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlgate import keys
 from mlgate.gate.policy import POLICY_FILE, hash_files, policy_files
+from mlgate.registry import keys
 
 if TYPE_CHECKING:
     from mlgate.config import Settings

@@ -9,8 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
-from mlgate.registry import Event
+from mlgate.registry import Event, keys
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlgate import keys
+from mlgate.registry import keys
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
 from mlgate.exceptions import MlgateError, ServingError
-from mlgate.package import load_package
-from mlgate.registry import Event
+from mlgate.registry import Event, keys
+from mlgate.registry.package import load_package
 from mlgate.serving.router import CANARY, PRODUCTION, parse_weight
 from mlgate.serving.validation import Validator
 

@@ -6,10 +6,10 @@ import json
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
 from mlgate.exceptions import PolicyError
 from mlgate.gate.checks import allowed_params, number
 from mlgate.gate.report import Outcome, failed, passed
+from mlgate.registry import keys
 
 if TYPE_CHECKING:
     from mlgate.gate.engine import GateContext

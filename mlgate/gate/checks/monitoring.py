@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
 from mlgate.exceptions import ConfigError
 from mlgate.gate.checks import allowed_params, boolean, no_params
 from mlgate.gate.report import Outcome, failed, passed, warned
+from mlgate.registry import keys
 
 if TYPE_CHECKING:
     from mlgate.gate.engine import GateContext

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.gate.checks import no_params
 from mlgate.gate.report import Outcome, failed, passed
-from mlgate.metadata import card_from_tags, card_problems
+from mlgate.registry.card import card_from_tags, card_problems
 
 if TYPE_CHECKING:
     from mlgate.gate.engine import GateContext

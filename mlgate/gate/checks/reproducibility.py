@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
 from mlgate.gate.checks import no_params
 from mlgate.gate.report import Outcome, failed, passed, warned
+from mlgate.registry import keys
 
 if TYPE_CHECKING:
     from mlgate.gate.engine import GateContext

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys, lifecycle
 from mlgate.gate.checks import allowed_params, boolean, no_params
 from mlgate.gate.report import Outcome, failed, passed, warned
-from mlgate.metadata import card_from_tags
+from mlgate.registry import keys, states
+from mlgate.registry.card import card_from_tags
 
 if TYPE_CHECKING:
     from mlgate.gate.engine import GateContext
@@ -18,9 +18,9 @@ AREA = "rollback"
 def last_known_good(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     """After this release there is a version to roll back to, or this is the first release (and says so)."""
     versions = ctx.registry.versions(ctx.name)
-    target = lifecycle.last_known_good(versions, ctx.version)
+    target = states.last_known_good(versions, ctx.version)
     if target is not None:
-        _, why = lifecycle.qualifies_as_last_known_good(target)
+        _, why = states.qualifies_as_last_known_good(target)
         return passed(f"rollback target if this release fails: v{target.version} ({why})")
     held = [
         mv for mv in versions if (mv.tags or {}).get(keys.HELD_PRODUCTION) == "true" and str(mv.version) != ctx.version
@@ -30,7 +30,7 @@ def last_known_good(ctx: GateContext, params: dict[str, Any]) -> Outcome:
             "first release: no version has held production, so there is no last known good version to roll back to",
             "keep the previous serving path until this version has proven itself",
         )
-    reasons = "; ".join(f"v{mv.version}: {lifecycle.qualifies_as_last_known_good(mv)[1]}" for mv in held)
+    reasons = "; ".join(f"v{mv.version}: {states.qualifies_as_last_known_good(mv)[1]}" for mv in held)
     return failed(
         f"no version qualifies as last known good ({reasons})",
         "smoke-test a previous version in production first (`mlgate smoke`), or release with --force --reason",

@@ -13,7 +13,7 @@ from mlgate.exceptions import MlgateError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlgate.canary_policy import KpiSpec, RolloutPolicy
+    from mlgate.release.rollout.policy import KpiSpec, RolloutPolicy
 
 PASS, FAIL, WAIT = "pass", "fail", "wait"
 _EPS = 1e-4

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys, lifecycle
 from mlgate.exceptions import MlgateError, RollbackError, SmokeTestFailed
-from mlgate.metadata import card_from_tags
-from mlgate.registry import Event, interrupted_operation, utcnow
-from mlgate.smoke import SmokeResult, describe_post_deploy_smoke, post_deploy_smoke
+from mlgate.registry import Event, interrupted_operation, keys, states, utcnow
+from mlgate.registry.card import card_from_tags
+from mlgate.release.smoke.checks import SmokeResult, describe_post_deploy_smoke, post_deploy_smoke
 from mlgate.traffic import RegistryRouter, TrafficRouter
 
 if TYPE_CHECKING:
@@ -152,10 +151,10 @@ def plan_rollback(
 
     Reads the registered model once (aliases, rollout state and history share that read) and its versions once.
     """
-    from mlgate.canary import load_state
+    from mlgate.release.rollout.driver import load_state
 
     router = router or RegistryRouter(registry, name)
-    registry = lifecycle.read_once(registry)
+    registry = states.read_once(registry)
     names = registry.settings.aliases
     aliases = registry.aliases(name)
     current = aliases.get(names.production)
@@ -213,7 +212,7 @@ def plan_rollback(
         target = by_version.get(str(to)) or registry.version(name, to)  # the latter names the versions there are
         if str(target.version) == current:
             raise RollbackError(f"v{to} is already production", "pick another version with --to")
-        ok, why = lifecycle.qualifies_as_last_known_good(target)
+        ok, why = states.qualifies_as_last_known_good(target)
         if not ok and not force:
             raise RollbackError(
                 f"v{to} is not a safe rollback target: {why}",
@@ -221,7 +220,7 @@ def plan_rollback(
             )
         why = f"chosen with --to; {why}" + ("" if ok else " (accepted with --force)")
     else:
-        found = lifecycle.last_known_good(versions, current)
+        found = states.last_known_good(versions, current)
         if found is None:
             raise RollbackError(
                 f"{name} has no last known good version to roll back to (production is v{current})",
@@ -229,7 +228,7 @@ def plan_rollback(
                 "promote a fixed version, or pick one with --to VERSION --force",
             )
         target = found
-        why = "last known good: " + lifecycle.qualifies_as_last_known_good(target)[1]
+        why = "last known good: " + states.qualifies_as_last_known_good(target)[1]
     version = str(target.version)
     traffic = f"move production from v{current} to v{version} through {router.describe()}"
     notes = []
@@ -295,7 +294,7 @@ def rollback(
     names = registry.settings.aliases
     reason = reason or "rollback"
     with registry.lock(name, f"rollback to v{plan.to_version}"):
-        reading = lifecycle.ReadOnce(registry)  # read under the lock: the plan is made again from it
+        reading = states.ReadOnce(registry)  # read under the lock: the plan is made again from it
         unfinished = interrupted_operation(reading, name, ROLLBACK)
         if unfinished is not None:
             # A rollback died midway (we hold the lock, so its holder is gone): finish that one.
@@ -328,14 +327,14 @@ def rollback(
         registry.record_event(event)
         registry.set_alias(name, names.production, plan.to_version)
         router.clear_canary()
-        registry.set_version_tag(name, plan.from_version, keys.STATUS, lifecycle.ROLLED_BACK)
+        registry.set_version_tag(name, plan.from_version, keys.STATUS, states.ROLLED_BACK)
         registry.set_version_tag(name, plan.from_version, keys.ROLLED_BACK_REASON, reason)
         registry.set_version_tag(name, plan.to_version, keys.STATUS, "production")
         registry.set_version_tag(name, plan.to_version, keys.PRODUCTION_AT, utcnow())
         smoke = post_deploy_smoke(registry, name, plan.to_version)
         registry.set_version_tag(name, plan.to_version, keys.SMOKE, "passed" if smoke.passed else "failed")
         registry.set_version_tag(name, plan.to_version, keys.SMOKE_AT, utcnow())
-        lkg = lifecycle.refresh_last_known_good(registry, name)
+        lkg = states.refresh_last_known_good(registry, name)
         event.result = "completed" if smoke.passed else "failed"
         event.at = utcnow()
         event.details = {**event.details, "smoke": smoke.to_dict(), "last_known_good": lkg, "notes": notes}
@@ -356,18 +355,18 @@ def _stop_rollout(
 
     ``reading``: the caller's read of the registry under the lock, if nothing was written since.
     """
-    from mlgate import canary
+    from mlgate.release.rollout import driver
 
     reading = reading or registry
-    state = canary.load_state(reading, name)
-    if state is not None and state.status == canary.ABORTED:
+    state = driver.load_state(reading, name)
+    if state is not None and state.status == driver.ABORTED:
         if reading.aliases(name).get(registry.settings.aliases.canary) == state.version:
             router.clear_canary()  # an abort that died before traffic moved back
             return [f"finished the abort of the rollout of v{state.version}: canary cleared"]
         return []
     if state is None or not state.active:
         return []
-    canary._abort(registry, state, router, registry.clock, f"rollback: {reason}")
+    driver._abort(registry, state, router, registry.clock, f"rollback: {reason}")
     return [f"aborted the rollout of v{state.version} (it was {state.status} at {state.weight:g}%)"]
 
 
@@ -378,7 +377,7 @@ def _abort_rollout(
     name = plan.model
     notes = _stop_rollout(registry, name, reason, router, reading)
     smoke = post_deploy_smoke(registry, name, plan.to_version)
-    lkg = lifecycle.refresh_last_known_good(registry, name)
+    lkg = states.refresh_last_known_good(registry, name)
     event = Event(
         action=ROLLBACK_CANARY,
         model=name,

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys
 from mlgate.exceptions import ConfigError, ModelNotFound, RegistryError
-from mlgate.registry import Event
+from mlgate.registry import Event, keys
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI

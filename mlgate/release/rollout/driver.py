@@ -15,12 +15,11 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys, lifecycle
-from mlgate.analysis import FAIL, PASS, WAIT, Analysis, RecordSource, analyze
-from mlgate.canary_policy import load_rollout_policy, parse_steps
 from mlgate.exceptions import GateFailed, MlgateError, TransitionRefused, UsageError
-from mlgate.registry import Event, utcnow
-from mlgate.smoke import post_deploy_smoke
+from mlgate.registry import Event, keys, states, utcnow
+from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, Analysis, RecordSource, analyze
+from mlgate.release.rollout.policy import load_rollout_policy, parse_steps
+from mlgate.release.smoke.checks import post_deploy_smoke
 from mlgate.traffic import RegistryRouter, TrafficRouter
 
 if TYPE_CHECKING:
@@ -171,7 +170,7 @@ def start(
             f"a rollout of v{current.version} is in progress ({current.status} at {current.weight:g}%)",
             f"finish it, or `mlgate rollout abort {name}` first",
         )
-    from mlgate.rollout import ensure_gate
+    from mlgate.release.promote import ensure_gate
 
     gate_note = ensure_gate(registry, name, version, "canary", force=force)  # runs the gate unless it passed
     with registry.lock(name, f"rollout start v{version}"):
@@ -206,7 +205,7 @@ def start(
 def _complete(registry: Registry, state: RolloutState, router: TrafficRouter, clock: Clock, why: str) -> RolloutState:
     """Canary to production, previous production to last known good, smoke-tested. Holds the lock."""
     name, version = state.model, state.version
-    from mlgate.rollout import ensure_gate
+    from mlgate.release.promote import ensure_gate
 
     try:
         gate_note = ensure_gate(registry, name, version, "production")
@@ -226,11 +225,11 @@ def _complete(registry: Registry, state: RolloutState, router: TrafficRouter, cl
     registry.set_version_tag(name, version, keys.STATUS, "production")
     registry.set_version_tag(name, version, keys.PRODUCTION_AT, utcnow())
     if previous and previous != version:
-        registry.set_version_tag(name, previous, keys.STATUS, lifecycle.ARCHIVED)
+        registry.set_version_tag(name, previous, keys.STATUS, states.ARCHIVED)
     smoke = post_deploy_smoke(registry, name, version)
     registry.set_version_tag(name, version, keys.SMOKE, "passed" if smoke.passed else "failed")
     registry.set_version_tag(name, version, keys.SMOKE_AT, utcnow())
-    lkg = lifecycle.refresh_last_known_good(registry, name)
+    lkg = states.refresh_last_known_good(registry, name)
     state = replace(state, status=COMPLETED, ended_at=clock())
     save_state(registry, state)
     _event(
@@ -309,7 +308,7 @@ def _abort(
     state = replace(state, status=ABORTED, ended_at=clock(), outcome=why, last_analysis=evidence or state.last_analysis)
     save_state(registry, state)
     router.clear_canary()
-    registry.set_version_tag(state.model, state.version, keys.STATUS, lifecycle.FAILED)
+    registry.set_version_tag(state.model, state.version, keys.STATUS, states.FAILED)
     registry.set_version_tag(state.model, state.version, keys.ROLLED_BACK_REASON, f"canary aborted: {why}"[:5000])
     alert = alert_owner(registry, state, why, evidence)
     _event(registry, state, "rollout-abort", result="failed", reason=why, evidence=evidence, alert=alert)

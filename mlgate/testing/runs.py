@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate import keys
 from mlgate.config import Settings
-from mlgate.registry import Registry, mlflow_uris
+from mlgate.registry import Registry, keys, mlflow_uris
 
 RECORDS = (
     "seed",
@@ -185,7 +184,7 @@ def register_recorded(
 
     import yaml
 
-    from mlgate.metadata import parse_card
+    from mlgate.registry.card import parse_card
     from mlgate.testing import card_dict
 
     raw_card = card if card is not None else card_dict()

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from mlgate import keys
 from mlgate.exceptions import CardError
+from mlgate.registry import keys
 
 REQUIRED = ("owner", "intended_use", "description", "training_data")
 OPTIONAL = ("limitations", "contact", "on_call", "data_migrations", "name")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from mlgate import keys
-from mlgate.canary_policy import ROLLOUT_FILE, load_rollout_policy
 from mlgate.exceptions import MlgateError, TransitionRefused
+from mlgate.registry import keys
+from mlgate.release.rollout.policy import ROLLOUT_FILE, load_rollout_policy
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlgate.smoke_reference import Expected, read_reference, record_reference
+from mlgate.release.smoke.reference import Expected, read_reference, record_reference
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
@@ -79,7 +79,7 @@ def smoke_in_process(registry: Registry, name: str, version: str) -> SmokeResult
     its smoke reference (best effort), so a later endpoint smoke need not load the model.
     """
     from mlgate.exceptions import MlgateError
-    from mlgate.package import load_package
+    from mlgate.registry.package import load_package
 
     checks: list[SmokeCheck] = []
     latency = None
@@ -298,7 +298,7 @@ def compute_expected(registry: Registry, name: str, version: str) -> Expected | 
     Returns the failed check instead when the model does not load, has no example or cannot predict.
     """
     from mlgate.exceptions import MlgateError
-    from mlgate.package import load_package
+    from mlgate.registry.package import load_package
 
     with tempfile.TemporaryDirectory(prefix="mlgate-smoke-") as tmp:
         try:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlgate import keys, lifecycle
 from mlgate.exceptions import GateFailed, PermissionDenied, SmokeTestFailed, UsageError
 from mlgate.gate import gate_record
-from mlgate.registry import Event, interrupted_operation, utcnow
-from mlgate.smoke import SmokeResult, post_deploy_smoke
+from mlgate.registry import Event, interrupted_operation, keys, states, utcnow
+from mlgate.release.smoke.checks import SmokeResult, post_deploy_smoke
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
@@ -116,12 +115,12 @@ def promote(
 
     gate_note = ensure_gate(registry, name, version, stage, force=force)
     if stage == "production" and not force:
-        from mlgate.canary_required import ensure_no_canary_needed
+        from mlgate.release.gating import ensure_no_canary_needed
 
         ensure_no_canary_needed(registry, name, version)  # risky changes go through `mlgate rollout`
 
     with registry.lock(name, f"promote v{version} to {stage}"):
-        reading = lifecycle.ReadOnce(registry)  # aliases and history from one read, under the lock
+        reading = states.ReadOnce(registry)  # aliases and history from one read, under the lock
         aliases = reading.aliases(name)
         previous = aliases.get(alias)
         unfinished = interrupted_operation(reading, name, f"promote-{stage}")
@@ -147,7 +146,7 @@ def promote(
             if previous != version:
                 registry.set_version_tag(name, version, keys.PRODUCTION_AT, utcnow())
             if previous and previous != version:
-                registry.set_version_tag(name, previous, keys.STATUS, lifecycle.ARCHIVED)
+                registry.set_version_tag(name, previous, keys.STATUS, states.ARCHIVED)
             if aliases.get(names.staging) == version:
                 try:  # the version moved on from staging; deleting an alias needs MANAGE, moving one EDIT
                     registry.delete_alias(name, names.staging)
@@ -161,7 +160,7 @@ def promote(
             registry.set_version_tag(name, version, keys.SMOKE_AT, utcnow())
         else:
             registry.set_version_tag(name, version, keys.STATUS, stage)
-        lkg = lifecycle.refresh_last_known_good(registry, name)
+        lkg = states.refresh_last_known_good(registry, name)
         event.result = "completed" if smoke is None or smoke.passed else "failed"
         event.at = utcnow()
         event.details = {**event.details, "last_known_good": lkg}

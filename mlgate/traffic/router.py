@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from mlgate import keys
 from mlgate.exceptions import TransitionRefused
+from mlgate.registry import keys
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry

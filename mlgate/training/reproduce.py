@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from mlgate import keys
 from mlgate.exceptions import MlgateError
-from mlgate.package import load_package
-from mlgate.provenance import (
+from mlgate.registry import Registry, keys, mlflow_uris
+from mlgate.registry.package import load_package
+from mlgate.training.provenance import (
     code_revision,
     dataset_sha256,
     file_sha256,
@@ -34,7 +34,6 @@ from mlgate.provenance import (
     resolve_entry_point,
     uncommitted_changes,
 )
-from mlgate.registry import Registry, mlflow_uris
 
 
 @dataclass(frozen=True)

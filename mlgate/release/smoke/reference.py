@@ -34,8 +34,8 @@ class Expected:
 
 def read_reference(registry: Registry, name: str, version: str) -> tuple[Expected | None, str | None]:
     """The version's recorded smoke reference if it is valid; else None and, if one was ignored, why."""
-    from mlgate import keys
     from mlgate.exceptions import MlgateError
+    from mlgate.registry import keys
 
     try:
         raw = (registry.version(name, version).tags or {}).get(keys.SMOKE_REFERENCE)
@@ -78,8 +78,7 @@ def record_reference(registry: Registry, name: str, version: str, expected: Expe
     """
     from importlib.metadata import version as package_version
 
-    from mlgate import keys
-    from mlgate.registry import utcnow
+    from mlgate.registry import keys, utcnow
 
     try:
         text = json.dumps(

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlgate import keys
 from mlgate.config import Settings, load_settings
 from mlgate.exceptions import CardError, ContractError, TrainingError
-from mlgate.provenance import (
+from mlgate.registry import Registry, keys, mlflow_uris
+from mlgate.training.provenance import (
     DEFAULT_REQUIREMENTS,
     PytestRun,
     TestResults,
@@ -49,7 +49,6 @@ from mlgate.provenance import (
     run_pytest,
     uncommitted_changes,
 )
-from mlgate.registry import Registry, mlflow_uris
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -366,7 +365,7 @@ def card_with_training_data(card: str | Path | Mapping[str, Any], training: Data
     """
     import yaml
 
-    from mlgate.metadata import parse_card
+    from mlgate.registry.card import parse_card
 
     source = "<card>"
     if isinstance(card, Mapping):

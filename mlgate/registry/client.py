@@ -1,21 +1,18 @@
-"""The only module that talks to MlflowClient: versions, aliases, tags, events and the lock."""
+"""The only code that talks to MlflowClient: versions, aliases, tags, runs, artifacts, events and the lock."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlgate import keys
 from mlgate.config import Settings, redact_uri
 from mlgate.exceptions import (
     LockHeld,
@@ -26,6 +23,9 @@ from mlgate.exceptions import (
     RegistryUnavailable,
     VersionNotFound,
 )
+from mlgate.registry import keys
+from mlgate.registry.events import Event
+from mlgate.registry.uris import mlflow_uris
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -42,40 +42,6 @@ _HTTP_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "false",
 }
-
-
-def utcnow() -> str:
-    """The current time as an ISO-8601 UTC string (what every record uses)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class Event:
-    """One transition or action in a model's history, stored as a registered-model tag."""
-
-    action: str
-    model: str
-    from_version: str | None = None
-    to_version: str | None = None
-    actor: str = "unknown"
-    at: str = field(default_factory=utcnow)
-    reason: str | None = None
-    result: str = "completed"  # started | completed | failed
-    op_id: str = field(default_factory=lambda: Event.new_op_id())
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @staticmethod
-    def new_op_id() -> str:
-        return uuid.uuid4().hex[:12]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
-
-    @classmethod
-    def from_json(cls, text: str) -> Event:
-        data = json.loads(text)
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -477,17 +443,6 @@ class Registry:
                 self.client.delete_registered_model(lock_name)
 
 
-def interrupted_operation(registry: Registry, name: str, action: str) -> Event | None:
-    """The newest operation of the model if it is ``action`` and never finished (its process died).
-
-    Call it while holding the model's lock: then no live process can own that operation.
-    """
-    events = registry.events(name)
-    if events and events[0].action == action and events[0].result == "started":
-        return events[0]
-    return None
-
-
 def _quote(value: str) -> str:
     return value.replace("'", "\\'")
 
@@ -496,44 +451,3 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (MLflow's are long)."""
     text = str(getattr(exc, "message", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-_URIS_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def mlflow_uris(settings: Settings) -> Iterator[None]:
-    """Point MLflow's global tracking and registry URIs at mlgate's for a block, then restore them
-    (MLflow also writes them into os.environ, which would leak into later settings).
-
-    One thread at a time: the URIs are process-wide, and two threads saving and restoring them
-    interleaved (a gateway loading a model in the background while the caller registers) left
-    one thread's store as the global one afterwards.
-    """
-    with _URIS_LOCK, _pointed_at(settings):
-        yield
-
-
-@contextlib.contextmanager
-def _pointed_at(settings: Settings) -> Iterator[None]:
-    import mlflow
-    from mlflow.tracking import fluent
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
-    saved_experiment = fluent._active_experiment_id  # an id from another store means nothing here
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.registry_uri)
-    fluent._active_experiment_id = None
-    try:
-        yield
-    finally:
-        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
-        fluent._active_experiment_id = saved_experiment
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

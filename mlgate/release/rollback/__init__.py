@@ -1,0 +1,1 @@
+"""Rollback: the plan that answers the checklist, its execution, and the runbook."""

@@ -1,0 +1,1 @@
+"""Smoke tests: in process or against an endpoint, and the reference predictions they compare with."""

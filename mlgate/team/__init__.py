@@ -1,0 +1,1 @@
+"""What a team runs beside mlgate: the MLflow tracking-server profile and registry webhooks."""

@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check mlgate tests pipelines bench
 	$(VENV)/bin/ruff format --check mlgate tests pipelines bench
 	$(VENV)/bin/mypy mlgate
+	$(VENV)/bin/lint-imports
 
 promote: $(STAMP)
 	@test -n "$(VERSION)" || { echo "usage: make promote MODEL=name VERSION=n [STAGE=production]"; exit 2; }

@@ -35,8 +35,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from bench.results import median, write_section
 from mlgate.monitor.drift import drift
-from mlgate.monitor.profile import build_profile
 from mlgate.monitor.quality import check_quality
+from mlgate.stats.profile import build_profile
 
 WORK = Path(__file__).parent / ".work"
 VENV = WORK / "evidently-venv"

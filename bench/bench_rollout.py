@@ -90,9 +90,10 @@ def bench_rollback(folder: Path) -> list[tuple[str, float]]:
 
 
 def bench_decision(folder: Path) -> tuple[list[tuple[str, float]], float, float]:
-    from mlgate.release.rollout.analysis import analyze, psi
+    from mlgate.release.rollout.analysis import analyze
     from mlgate.release.rollout.policy import RolloutPolicy
     from mlgate.serving.record import PredictionStore, Served
+    from mlgate.stats.drift import sample_psi as psi
 
     rng = np.random.default_rng(0)
     store = PredictionStore(f"sqlite:///{folder / 'predictions.db'}")

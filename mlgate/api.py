@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -10,11 +9,31 @@ from typing import Any
 
 from mlgate import heap
 from mlgate.config import Settings, load_settings, redact_uri
+from mlgate.config.durations import parse_duration
+from mlgate.contracts import load_contract
+from mlgate.exceptions import UsageError
+from mlgate.gate.engine import run_gate
+from mlgate.gate.policy import STAGES
+from mlgate.gate.report import store_report
+from mlgate.monitor.run import MonitorOptions, run_pass
 from mlgate.registry import Event, LockInfo, Registry, keys, states
 from mlgate.registry.card import ModelCard, load_card
+from mlgate.release import promote as promotion
+from mlgate.release import register as registration
 from mlgate.release.promote import PromotionResult
+from mlgate.release.register import Registration
 from mlgate.release.rollback.execute import RollbackResult
-from mlgate.release.smoke.checks import SmokeResult
+from mlgate.release.rollback.execute import rollback as run_rollback
+from mlgate.release.rollback.runbook import runbook as make_runbook
+from mlgate.release.rollout import driver
+from mlgate.release.rollout import steps as rollout_steps
+from mlgate.release.rollout.status import RolloutStatus
+from mlgate.release.rollout.status import status as rollout_state
+from mlgate.release.smoke.deploy import post_deploy_smoke
+from mlgate.release.smoke.result import SmokeResult
+from mlgate.serving.record import PredictionStore, default_store_url
+from mlgate.traffic import TrafficRouter
+from mlgate.training.reproduce import reproduce as run_reproduce
 
 
 def connect(settings: Settings | None = None) -> Registry:
@@ -26,19 +45,6 @@ def connect(settings: Settings | None = None) -> Registry:
 
 def _reg(registry: Registry | None) -> Registry:
     return registry if registry is not None else connect()
-
-
-@dataclass(frozen=True)
-class Registration:
-    """A newly registered version and what was stored with it."""
-
-    model: str
-    version: str
-    card: ModelCard
-    contract: dict[str, str] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "version": self.version, "card": self.card.to_dict(), "contract": self.contract}
 
 
 def register(
@@ -53,32 +59,8 @@ def register(
     The card (and contract) are checked before anything is written.
     """
     model_card = card if isinstance(card, ModelCard) else load_card(card)
-    bound_contract = None
-    if contract is not None:
-        from mlgate.contracts import load_contract
-
-        bound_contract = load_contract(contract)
-    reg = _reg(registry)
-    tags = {**model_card.to_tags(), keys.STATUS: states.CANDIDATE, keys.REGISTERED_BY: reg.settings.actor}
-    if bound_contract is not None:
-        tags.update(bound_contract.to_tags())
-    mv = reg.create_version(name, model_uri, tags, model_card.to_markdown())
-    version = str(mv.version)
-    with tempfile.TemporaryDirectory(prefix="mlgate-register-") as tmp:
-        card_file = Path(tmp) / Path(keys.CARD_ARTIFACT).name
-        card_file.write_text(model_card.to_yaml())
-        reg.log_version_artifact(name, version, card_file, keys.version_artifact_dir(name, version))
-        if bound_contract is not None:
-            contract_file = Path(tmp) / Path(keys.CONTRACT_ARTIFACT).name
-            contract_file.write_text(bound_contract.source_text)
-            reg.log_version_artifact(name, version, contract_file, keys.version_artifact_dir(name, version))
-    details: dict[str, Any] = {"model_uri": model_uri, "owner": model_card.owner}
-    if bound_contract is not None:
-        details["contract"] = f"{bound_contract.name}@{bound_contract.version}"
-    reg.record_event(
-        Event(action="register", model=name, to_version=version, actor=reg.settings.actor, details=details)
-    )
-    return Registration(name, version, model_card, bound_contract.summary() if bound_contract else None)
+    bound_contract = None if contract is None else load_contract(contract)
+    return registration.register(_reg(registry), name, model_uri, model_card, bound_contract)
 
 
 def promote(
@@ -88,11 +70,13 @@ def promote(
     force: bool = False,
     reason: str | None = None,
     registry: Registry | None = None,
+    router: TrafficRouter | None = None,
 ) -> PromotionResult:
-    """Promote a version to staging or production (production needs a passing gate, or force + reason)."""
-    from mlgate.release import promote as promotion
+    """Promote a version to staging or production (production needs a passing gate, or force + reason).
 
-    return promotion.promote(_reg(registry), name, str(version), to, force=force, reason=reason)
+    Production traffic moves through ``router`` (default: the one mlgate.yaml names, see mlgate.traffic).
+    """
+    return promotion.promote(_reg(registry), name, str(version), to, force=force, reason=reason, router=router)
 
 
 def rollback(
@@ -104,14 +88,14 @@ def rollback(
     registry: Registry | None = None,
     accept_irreversible: bool = False,
     now: datetime | None = None,
+    router: TrafficRouter | None = None,
 ) -> RollbackResult:
     """Answer the rollback checklist, move production back to the last known good (or ``to``), smoke-test it.
 
     ``dry_run`` only answers the checklist. Irreversible data migrations in between are refused
     unless ``accept_irreversible``. ``now`` picks the decision owner (default: the current time).
+    Traffic moves through ``router`` (default: the configured one).
     """
-    from mlgate.release.rollback.execute import rollback as run_rollback
-
     return run_rollback(
         _reg(registry),
         name,
@@ -121,6 +105,7 @@ def rollback(
         force=force,
         accept_irreversible=accept_irreversible,
         now=now,
+        router=router,
     )
 
 
@@ -131,9 +116,6 @@ def smoke(
 
     Against ``endpoint`` (or the configured one) after waiting for it to serve the version; else in-process.
     """
-    from mlgate.exceptions import UsageError
-    from mlgate.release.smoke.checks import post_deploy_smoke
-
     reg = _reg(registry)
     if version is None:
         version = reg.aliases(name).get(reg.settings.aliases.production)
@@ -192,13 +174,11 @@ def history(name: str, registry: Registry | None = None) -> list[Event]:
     return _reg(registry).events(name)
 
 
-# --- canary rollout and runbook (mlgate.canary, mlgate.runbook) ---------------------------
+# --- canary rollout and runbook (mlgate.release.rollout, mlgate.release.rollback) ---------------------------
 
 
 def record_source(settings: Settings) -> Any:
     """The gateway's prediction record that canary analysis reads (mlgate.serving.record.PredictionStore)."""
-    from mlgate.serving.record import PredictionStore, default_store_url
-
     return PredictionStore(default_store_url(settings), getattr(settings, "prediction_retention_rows", 100_000))
 
 
@@ -210,53 +190,48 @@ def rollout_start(
     reason: str | None = None,
     registry: Registry | None = None,
     force: bool = False,
-) -> Any:
+    router: TrafficRouter | None = None,
+) -> RolloutStatus:
     """Start a canary rollout of ``version`` at the first step's weight (it must pass the canary gate,
     unless ``force`` with a ``reason``, recorded as forced)."""
-    from mlgate.release.rollout import driver
-    from mlgate.release.rollout.policy import parse_duration
-
-    seconds = None if bake is None else parse_duration(bake, "--bake")
-    return driver.start(
-        _reg(registry), name, str(version), steps=steps, bake_seconds=seconds, reason=reason, force=force
+    seconds = None if bake is None else parse_duration(bake, "bake", error=UsageError)
+    return rollout_steps.start(
+        _reg(registry), name, str(version), steps=steps, bake_seconds=seconds, reason=reason, force=force, router=router
     )
 
 
-def rollout_advance(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
+def rollout_advance(
+    name: str, reason: str | None = None, registry: Registry | None = None, router: TrafficRouter | None = None
+) -> RolloutStatus:
     """Move the rollout to its next step now; past the last one the canary becomes production."""
-    from mlgate.release.rollout import driver
-
-    return driver.advance(_reg(registry), name, reason=reason)
+    return rollout_steps.advance(_reg(registry), name, reason=reason, router=router)
 
 
-def rollout_pause(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
-    """Hold the canary at its current weight until `rollout resume`."""
-    from mlgate.release.rollout import driver
-
-    return driver.pause(_reg(registry), name, reason=reason)
+def rollout_pause(name: str, reason: str | None = None, registry: Registry | None = None) -> RolloutStatus:
+    """Hold the canary at its current weight until `rollout resume` (no traffic moves)."""
+    return rollout_steps.pause(_reg(registry), name, reason=reason)
 
 
-def rollout_resume(name: str, registry: Registry | None = None) -> Any:
+def rollout_resume(name: str, registry: Registry | None = None, router: TrafficRouter | None = None) -> RolloutStatus:
     """Continue a paused rollout; the current step bakes again from now."""
-    from mlgate.release.rollout import driver
-
-    return driver.resume(_reg(registry), name)
+    return rollout_steps.resume(_reg(registry), name, router=router)
 
 
-def rollout_abort(name: str, reason: str | None = None, registry: Registry | None = None) -> Any:
+def rollout_abort(
+    name: str, reason: str | None = None, registry: Registry | None = None, router: TrafficRouter | None = None
+) -> RolloutStatus:
     """Send all traffic back to production and mark the canary failed."""
-    from mlgate.release.rollout import driver
-
-    return driver.abort(_reg(registry), name, reason=reason)
+    return rollout_steps.abort(_reg(registry), name, reason=reason, router=router)
 
 
-def rollout_status(name: str, live: bool = True, registry: Registry | None = None) -> Any:
-    """The rollout's plan, current step, figures (live from the gateway's record) and time to the next decision."""
-    from mlgate.release.rollout import driver
-
+def rollout_status(
+    name: str, live: bool = True, registry: Registry | None = None, router: TrafficRouter | None = None
+) -> RolloutStatus:
+    """The rollout's plan, current step, the router's view of traffic, figures (live from the gateway's record)
+    and time to the next decision."""
     reg = _reg(registry)
     source = record_source(reg.settings) if live else None
-    return driver.status(reg, name, source=source)
+    return rollout_state(reg, name, source=source, router=router)
 
 
 def rollout_run(
@@ -265,20 +240,22 @@ def rollout_run(
     max_seconds: float | None = None,
     registry: Registry | None = None,
     source: Any = None,
-) -> Any:
+    router: TrafficRouter | None = None,
+) -> RolloutStatus:
     """Drive the rollout (analysis after each bake period; advance or abort) until it ends or pauses."""
-    from mlgate.release.rollout import driver
-
     reg = _reg(registry)
     return driver.run(
-        reg, name, source or record_source(reg.settings), poll_seconds=poll_seconds, max_seconds=max_seconds
+        reg,
+        name,
+        source or record_source(reg.settings),
+        router=router,
+        poll_seconds=poll_seconds,
+        max_seconds=max_seconds,
     )
 
 
 def runbook(name: str, now: datetime | None = None, registry: Registry | None = None) -> Any:
     """The rollback runbook of ``name`` as Markdown (the checklist's answers right now)."""
-    from mlgate.release.rollback.runbook import runbook as make_runbook
-
     return make_runbook(_reg(registry), name, now=now)
 
 
@@ -297,11 +274,6 @@ def check(
     Returns a ``mlgate.gate.GateReport`` (``.passed``, ``.results``, ``.to_dict()``; renders as an
     HTML table in a notebook). Raises PolicyError when the policy file is malformed.
     """
-    from mlgate.exceptions import UsageError
-    from mlgate.gate.engine import run_gate
-    from mlgate.gate.policy import STAGES
-    from mlgate.gate.report import store_report
-
     if stage not in STAGES:
         raise UsageError(f"unknown stage {stage!r}", f"use one of: {', '.join(STAGES)}")
     reg = _reg(registry)
@@ -329,11 +301,8 @@ def monitor(
     Returns a ``mlgate.monitor.run.PassResult`` (``.signals``, ``.checks``, ``.firing``,
     ``.report_path``, ``.to_dict()``); breached rules of alerts.yaml go to the owner on duty.
     """
-    from mlgate.alerts.routing import parse_duration
-    from mlgate.monitor.run import MonitorOptions, run_pass
-
     options = MonitorOptions(
-        window_seconds=parse_duration(window, "--window"),
+        window_seconds=parse_duration(window, "window", error=UsageError),
         batch=batch,
         version=None if version is None else str(version),
         tests=tests,
@@ -361,9 +330,7 @@ def reproduce(
     Returns a ``mlgate.reproduce.ReproduceReport``; ``reproduced`` is False (with ``reason``) when
     the training data, the entry point or the predictions do not match the record.
     """
-    from mlgate.training.reproduce import reproduce as run
-
-    return run(
+    return run_reproduce(
         _reg(registry), name, str(version), project_dir=project_dir, seed=seed, tolerance=tolerance,
         output=output, strict=strict,
     )  # fmt: skip

@@ -13,6 +13,7 @@
     ├── LockHeld                     another operation holds the model's lock
     ├── TransitionRefused            a promotion or rollout step is not allowed
     │   └── GateFailed               the release gate has not passed for the stage
+    ├── TrafficError                 a traffic router failed a move or reads back something else
     ├── RollbackError                no valid rollback target, or rollback refused
     ├── SmokeTestFailed              the post-deploy smoke test failed
     ├── ReproduceError               the model version cannot be reproduced
@@ -96,6 +97,10 @@ class TransitionRefused(MlgateError):
 
 class GateFailed(TransitionRefused):
     """The release gate has not passed for the target stage."""
+
+
+class TrafficError(MlgateError):
+    """A traffic router (load balancer, mesh) failed a move, or reads back something other than it was told."""
 
 
 class RollbackError(MlgateError):

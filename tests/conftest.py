@@ -11,16 +11,9 @@ import yaml
 
 from mlgate.config import Settings
 from mlgate.registry import Registry
-from mlgate.testing import log_tiny_model, throwaway_settings, write_card
+from mlgate.testing import QUIET_ENV, log_tiny_model, throwaway_settings, write_card
 
-pytest_plugins = ["backends"]  # team setup: throwaway PostgreSQL and MLflow servers (tests/backends.py)
-
-QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
+pytest_plugins = ["backends", "alert_helpers"]  # throwaway PostgreSQL and MLflow servers; a webhook receiver
 
 
 @pytest.fixture(autouse=True)

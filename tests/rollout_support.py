@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from mlgate import api
 from mlgate.gate import policy_hash
@@ -79,3 +81,32 @@ def store(settings: Any) -> PredictionStore:
     from mlgate.serving.record import default_store_url
 
     return PredictionStore(default_store_url(settings))
+
+
+WEDNESDAY_10H = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+SATURDAY_3H = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+OWNER = "ml-platform@example.com"  # the owner in mlgate.testing.card_dict
+
+
+def write_owners(settings: Any) -> None:
+    """An owners.yaml for the card's owner: alice in business hours, night-oncall out of hours."""
+    assert settings.config_dir is not None
+    owners = {
+        "timezone": "UTC",
+        "hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"},
+        "targets": {
+            "chat": {"kind": "slack", "url": "http://127.0.0.1:9/chat"},
+            "pager": {"kind": "json", "url": "http://127.0.0.1:9/page"},
+        },
+        "owners": {
+            OWNER: {
+                "business_hours": {"person": "alice@example.com", "targets": ["chat"]},
+                "out_of_hours": {"person": "night-oncall", "targets": ["pager"]},
+                "escalation": {"after": "30m", "person": "head-of-ml@example.com", "targets": ["pager"]},
+            }
+        },
+    }
+    (settings.config_dir / "owners.yaml").write_text(yaml.safe_dump(owners))
+
+
+IRREVERSIBLE = {"name": "drop-legacy-table", "reversible": False, "description": "drops features_v1"}

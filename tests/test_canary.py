@@ -17,7 +17,8 @@ from mlgate.config import Settings
 from mlgate.exceptions import GateFailed, PolicyError, TransitionRefused
 from mlgate.registry import Registry, keys
 from mlgate.release.gating import canary_reasons
-from mlgate.release.rollout import driver as canary
+from mlgate.release.rollout import driver, steps
+from mlgate.release.rollout import state as rollout_state
 from mlgate.traffic import RegistryRouter, TrafficRouter
 from tests.rollout_support import pass_gate, production_and_candidate, register, store, traffic
 
@@ -56,26 +57,26 @@ def test_start_needs_a_passing_canary_gate(registry: Registry, model_uri: str, t
     api.promote("m", v1, "production", registry=registry)
     v2 = register(registry, "m", model_uri, tmp_path)
     with pytest.raises((GateFailed, PolicyError)):  # no policy, or a failed check: never a canary
-        canary.start(registry, "m", v2)
+        steps.start(registry, "m", v2)
     assert "canary" not in registry.aliases("m")
 
 
 def test_start_advance_pause_resume_abort(registry: Registry, model_uri: str, tmp_path: Path) -> None:
     write_policy(registry.settings, steps=[5, 25, 50, 100])
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
-    started = canary.start(registry, "m", v2, reason="new features")
+    started = steps.start(registry, "m", v2, reason="new features")
     assert registry.aliases("m")["canary"] == v2 and weight_tag(registry, "m") == "5"
     assert started.state is not None and started.state.baseline == v1 and started.weight == 5
     assert started.seconds_to_decision == pytest.approx(60, abs=5)
 
-    assert canary.advance(registry, "m").weight == 25 and weight_tag(registry, "m") == "25"
-    paused = canary.pause(registry, "m", reason="looking at a dashboard")
+    assert steps.advance(registry, "m").weight == 25 and weight_tag(registry, "m") == "25"
+    paused = steps.pause(registry, "m", reason="looking at a dashboard")
     assert paused.state is not None and paused.state.status == "paused" and paused.weight == 25
     with pytest.raises(TransitionRefused, match="in progress"):
-        canary.start(registry, "m", register(registry, "m", model_uri, tmp_path))
-    assert canary.resume(registry, "m").state.status == "running"  # type: ignore[union-attr]
+        steps.start(registry, "m", register(registry, "m", model_uri, tmp_path))
+    assert steps.resume(registry, "m").state.status == "running"  # type: ignore[union-attr]
 
-    aborted = canary.abort(registry, "m", reason="owner is not convinced")
+    aborted = steps.abort(registry, "m", reason="owner is not convinced")
     assert aborted.state is not None and aborted.state.status == "aborted" and aborted.weight == 0
     assert "canary" not in registry.aliases("m") and weight_tag(registry, "m") is None
     assert registry.aliases("m")["production"] == v1
@@ -88,7 +89,7 @@ def test_start_advance_pause_resume_abort(registry: Registry, model_uri: str, tm
         "rollout-start",
     ]
     with pytest.raises(TransitionRefused, match="no rollout in progress"):
-        canary.advance(registry, "m")
+        steps.advance(registry, "m")
 
 
 def test_advancing_past_the_last_step_makes_the_canary_production(
@@ -96,9 +97,9 @@ def test_advancing_past_the_last_step_makes_the_canary_production(
 ) -> None:
     write_policy(registry.settings)
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
-    canary.start(registry, "m", v2)
-    assert canary.advance(registry, "m").weight == 50
-    done = canary.advance(registry, "m")
+    steps.start(registry, "m", v2)
+    assert steps.advance(registry, "m").weight == 50
+    done = steps.advance(registry, "m")
     assert done.state is not None and done.state.status == "completed"
     aliases = registry.aliases("m")
     assert aliases["production"] == v2 and aliases["last-known-good"] == v1 and "canary" not in aliases
@@ -117,9 +118,9 @@ def test_run_advances_on_good_figures_until_production(
     record = store(settings)
     record.record_many(traffic("m", v1, "production", clock.now, 200, 400))
     record.record_many(traffic("m", v2, "canary", clock.now, 200, 400))
-    canary.start(registry, "m", v2, clock=clock)
+    steps.start(registry, "m", v2, clock=clock)
 
-    result = canary.run(registry, "m", record, clock=clock, sleep=clock.sleep, poll_seconds=10)
+    result = driver.run(registry, "m", record, clock=clock, sleep=clock.sleep, poll_seconds=10)
     assert result.state is not None and result.state.status == "completed"
     assert registry.aliases("m")["production"] == v2
     analyses = [e for e in registry.events("m") if e.action == "rollout-analysis"]
@@ -165,9 +166,9 @@ def test_run_aborts_a_canary_that_errors_and_records_the_evidence(
     record = store(settings)
     record.record_many(traffic("m", v1, "production", clock.now, 200, 400))
     record.record_many(traffic("m", v2, "canary", clock.now, 200, 400, error_every=10))
-    canary.start(registry, "m", v2, clock=clock)
+    steps.start(registry, "m", v2, clock=clock)
 
-    result = canary.run(registry, "m", record, clock=clock, sleep=clock.sleep, poll_seconds=10)
+    result = driver.run(registry, "m", record, clock=clock, sleep=clock.sleep, poll_seconds=10)
     assert result.state is not None and result.state.status == "aborted"
     assert "error rate" in (result.state.outcome or "")
     assert result.analysis is not None and result.analysis.canary.error_rate == pytest.approx(0.1, abs=0.02)
@@ -187,8 +188,8 @@ def test_run_waits_for_traffic_then_pauses(
     write_policy(settings, min_requests=1000, max_extensions=2)
     _, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
     clock = FakeClock()
-    canary.start(registry, "m", v2, clock=clock)
-    result = canary.run(registry, "m", store(settings), clock=clock, sleep=clock.sleep, poll_seconds=10)
+    steps.start(registry, "m", v2, clock=clock)
+    result = driver.run(registry, "m", store(settings), clock=clock, sleep=clock.sleep, poll_seconds=10)
     assert result.state is not None and result.state.status == "paused"
     assert "not enough requests" in (result.state.outcome or "")
     assert [e.result for e in registry.events("m") if e.action == "rollout-analysis"] == ["wait"] * 3
@@ -201,13 +202,13 @@ def test_reconcile_puts_traffic_back_where_the_registry_says(
     """A process killed after writing the state but before moving traffic: the next run finishes the move."""
     write_policy(registry.settings)
     _, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
-    canary.start(registry, "m", v2)
-    state = canary.load_state(registry, "m")
+    steps.start(registry, "m", v2)
+    state = rollout_state.load_state(registry, "m")
     assert state is not None
     state.step = 1  # the state says 50 % ...
-    canary.save_state(registry, state)
+    rollout_state.save_state(registry, state)
     assert weight_tag(registry, "m") == "10"  # ... traffic is still at 10 %
-    notes = canary.reconcile(registry, state, RegistryRouter(registry, "m"))
+    notes = driver.reconcile(registry, state, RegistryRouter(registry, "m"))
     assert weight_tag(registry, "m") == "50" and "50%" in notes[0]
 
 

@@ -11,15 +11,15 @@ import pytest
 import sqlalchemy as sa
 
 from mlgate.exceptions import PolicyError
-from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, analyze, psi
+from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, analyze
 from mlgate.release.rollout.policy import (
     KpiSpec,
     RolloutPolicy,
     Thresholds,
-    parse_duration,
     parse_rollout_policy,
     parse_steps,
 )
+from mlgate.stats.drift import sample_psi
 
 
 def frame(route: str, n: int, errors: int = 0, latency: float = 10.0, preds: list[int] | None = None) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def test_p99_latency_ratio_at_the_threshold() -> None:
 def test_prediction_psi_at_the_threshold() -> None:
     prod = frame("production", 1000, preds=[0] * 500 + [1] * 500)
     shifted = frame("canary", 1000, preds=[0] * 700 + [1] * 300)
-    value = psi(prod["prediction"], shifted["prediction"])
+    value = sample_psi(prod["prediction"], shifted["prediction"])
     assert value == pytest.approx((0.7 - 0.5) * np.log(0.7 / 0.5) + (0.3 - 0.5) * np.log(0.3 / 0.5))
     data = pd.concat([prod, shifted])
     assert analyze(data, policy(max_prediction_psi=value + 1e-9)).decision == PASS
@@ -69,8 +69,8 @@ def test_prediction_psi_at_the_threshold() -> None:
 
 def test_psi_bins_continuous_predictions_and_finds_a_shift() -> None:
     rng = np.random.default_rng(0)
-    same = psi(rng.normal(0, 1, 5000), rng.normal(0, 1, 5000))
-    shifted = psi(rng.normal(0, 1, 5000), rng.normal(0.5, 1, 5000))
+    same = sample_psi(rng.normal(0, 1, 5000), rng.normal(0, 1, 5000))
+    shifted = sample_psi(rng.normal(0, 1, 5000), rng.normal(0.5, 1, 5000))
     assert same < 0.02 and shifted > 0.2
 
 
@@ -108,10 +108,10 @@ def test_policy_parsing_and_its_errors_name_the_file_and_key() -> None:
     )
     assert parsed.steps == (5, 25, 100) and parsed.bake_seconds == 1800
     assert parsed.thresholds.max_prediction_psi == 0.1 and parsed.thresholds.max_p99_latency_ratio == 1.2
-    assert parse_duration("250ms") == 0.25 and parse_steps([1, 100]) == (1, 100)
+    assert parse_rollout_policy({"bake": "250ms"}).bake_seconds == 0.25 and parse_steps([1, 100]) == (1, 100)
     with pytest.raises(PolicyError, match=r"rollout.yaml: unknown key\(s\) bakee"):
         parse_rollout_policy({"bakee": "1m"}, "rollout.yaml")
     with pytest.raises(PolicyError, match="must increase"):
         parse_steps("50,25")
-    with pytest.raises(PolicyError, match="duration"):
-        parse_duration("soon")
+    with pytest.raises(PolicyError, match="bake: cannot read 'soon' as a duration"):
+        parse_rollout_policy({"bake": "soon"}, "rollout.yaml")

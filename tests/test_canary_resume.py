@@ -13,7 +13,8 @@ import yaml
 
 from mlgate.config import Settings
 from mlgate.registry import Registry, keys
-from mlgate.release.rollout import driver as canary
+from mlgate.release.rollout import state as rollout_state
+from mlgate.release.rollout import steps
 from tests.rollout_support import production_and_candidate, store, traffic
 
 MLGATE = str(Path(sys.executable).parent / "mlgate")
@@ -37,7 +38,7 @@ def test_a_killed_rollout_run_resumes_where_the_registry_says(
     record = store(settings)
     record.record_many(traffic("m", v1, "production", now, 150, 1500))  # 10 requests a second, both routes
     record.record_many(traffic("m", v2, "canary", now, 150, 1500))
-    canary.start(registry, "m", v2)
+    steps.start(registry, "m", v2)
 
     first = subprocess.Popen(
         [MLGATE, "rollout", "run", "m", "--poll", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -51,7 +52,7 @@ def test_a_killed_rollout_run_resumes_where_the_registry_says(
     finally:
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-    state = canary.load_state(registry, "m")
+    state = rollout_state.load_state(registry, "m")
     assert state is not None and state.status == "running" and state.step == 1  # what the killed run left
 
     second = subprocess.run(

@@ -19,11 +19,10 @@ from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.exceptions import GateFailed
 from mlgate.gate import gate_record, policy_hash
-from mlgate.gate.checks import BUILTIN
+from mlgate.gate.builtin import BUILTIN
 from mlgate.registry import Registry, keys, mlflow_uris
-from mlgate.testing import card_dict, throwaway_settings
+from mlgate.testing import QUIET_ENV, card_dict, throwaway_settings
 from mlgate.testing.runs import RecordedRun, record_training_run, register_recorded, train_iris
-from tests.conftest import QUIET_ENV
 
 CONTRACT = Path(__file__).parent / "data" / "iris_contract.yaml"
 PARAMS: dict[str, Any] = {
@@ -46,6 +45,7 @@ class World:
     runs: dict[str, str]
     unpinned: tuple[str, str]  # (model location, run id): a copy with an unpinned requirement
     broken: tuple[str, str]  # a copy whose model file is gone
+    scoreless: RecordedRun  # a classifier without class probabilities (no predict_proba)
 
 
 def _copy_model(settings: Settings, model_uri: str, folder: Path, edit: Callable[[Path], None]) -> tuple[str, str]:
@@ -81,6 +81,15 @@ def _unpin(path: Path) -> None:
     )
 
 
+def _ridge_classifier() -> Any:
+    from sklearn.linear_model import RidgeClassifier
+
+    from mlgate.testing.runs import iris_frames
+
+    x, y, _ = iris_frames()
+    return RidgeClassifier().fit(x, y)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     os.environ.update(QUIET_ENV)
@@ -102,7 +111,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     runs["dirty"] = record_training_run(settings, code_revision="4f2a9c1-dirty").run_id
     unpinned = _copy_model(settings, good.model_uri, folder / "unpinned", _unpin)
     broken = _copy_model(settings, good.model_uri, folder / "broken", lambda p: (p / "model.pkl").unlink())
-    return World(settings, good, worse, runs, unpinned, broken)
+    scoreless = record_training_run(settings, model=_ridge_classifier())
+    return World(settings, good, worse, runs, unpinned, broken, scoreless)
 
 
 @pytest.fixture
@@ -197,6 +207,73 @@ def test_a_second_release_is_compared_with_production_on_the_same_evaluation_dat
     assert f"rollback target if this release fails: v{v1}" in evidence["last_known_good"]
 
 
+# --- the metrics a training run logs are the gate's metrics ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A binary classifier trained and evaluated by mlgate.training, and the metrics its run logged."""
+
+    model_uri: str
+    logged: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def trained(world: World, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """Versicolor or not: binary, so the logged f1 (positive class) differs from the macro average."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mlgate import training
+    from mlgate.testing import tiny_training_data
+
+    x, y = tiny_training_data()
+    frame = x.assign(target=(y == 1).astype("int64"))
+    train_df, eval_df = frame.iloc[::2].reset_index(drop=True), frame.iloc[1::2].reset_index(drop=True)
+    project = tmp_path_factory.mktemp("trained-project")
+    with training.track(world.settings, experiment="gate-trained", seed=0, project_dir=project) as run:
+        model = LogisticRegression(max_iter=300, random_state=run.random_state)
+        model.fit(train_df.drop(columns=["target"]), train_df["target"])
+        run.log_data(train_df, eval_df, target="target", name="versicolor")
+        model_uri = run.log_model(model)
+    logged = dict(Registry.from_settings(world.settings).run(run.run_id).data.metrics)
+    return Trained(model_uri, logged)
+
+
+def test_a_policy_naming_the_metrics_training_logs_is_judged_on_the_logged_values(
+    world: World, reg: Registry, name: str, trained: Trained
+) -> None:
+    f1, auc = trained.logged["f1"], trained.logged["roc_auc"]
+    version = register_recorded(reg, name, trained.model_uri)
+
+    def gate(metrics: dict[str, Any]) -> Any:
+        write_policy(reg, {"staging": ["quality_thresholds"]}, {"quality_thresholds": {"metrics": metrics}})
+        return api.check(name, version, "staging", registry=reg).results[0]
+
+    at_logged = gate({"f1": {"min": f1 - 1e-9, "max": f1 + 1e-9}, "roc_auc": {"min": auc - 1e-9, "max": auc + 1e-9}})
+    assert at_logged.status == "pass", at_logged.evidence
+    assert f"f1={f1:.4f}, roc_auc={auc:.4f} within thresholds" in at_logged.evidence
+    measured = at_logged.details["metrics"]
+    assert measured["f1"] == pytest.approx(f1, abs=1e-12) and measured["roc_auc"] == pytest.approx(auc, abs=1e-12)
+    assert abs(measured["f1_macro"] - f1) > 1e-3  # a binary task: f1 is not the macro average
+
+    above = gate({"f1": {"min": f1 + 1e-6}, "roc_auc_ovr": {"min": auc + 1e-6}})
+    assert above.status == "fail"
+    assert f"f1={f1:.4f} below the minimum" in above.evidence
+    assert f"roc_auc={auc:.4f} below the minimum" in above.evidence
+
+
+def test_a_metric_the_model_cannot_give_fails_saying_why(world: World, reg: Registry, name: str) -> None:
+    write_policy(reg, {"staging": [{"quality_thresholds": {"metrics": {"roc_auc": {"min": 0.5}, "rmse": {"max": 1}}}}]})
+    version = good_version(world, reg, name)
+
+    result = api.check(name, version, "staging", registry=reg).results[0]
+
+    assert result.status == "fail"
+    assert "rmse cannot be computed for a classification model" in result.evidence
+    assert "roc_auc" not in result.evidence  # the iris model gives probabilities: roc_auc was measured
+    assert 0.5 < result.details["metrics"]["roc_auc"] <= 1
+
+
 # --- every check fails on a version built with that one record broken ------------------------------
 
 
@@ -283,6 +360,13 @@ FAILING: list[tuple[str, Build, str, dict[str, Any], str]] = [
         "does not load",
     ),
     ("metric below threshold", _worse, "quality_thresholds", {}, "accuracy=0.8733 below the minimum 0.9"),
+    (
+        "metric needs probabilities the model does not give",
+        lambda w, r, n, t: register_recorded(r, n, w.scoreless.model_uri or "", contract=CONTRACT),
+        "quality_thresholds",
+        {"quality_thresholds": {"metrics": {"accuracy": {"min": 0.5}, "roc_auc": {"min": 0.5}}}},
+        "roc_auc cannot be computed: it needs class probabilities and the model gives none",
+    ),
     (
         "regression against production",
         _regressed,

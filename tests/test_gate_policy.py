@@ -68,7 +68,15 @@ def test_the_shipped_policy_loads_and_gates_every_stage(settings: Settings) -> N
         ),
         (
             {"stages": {"staging": [{"quality_thresholds": {"metrics": {"acc": {"min": 0.9}}}}]}},
-            ["stages.staging[0] (quality_thresholds).metrics.acc: unknown metric 'acc'"],
+            ["stages.staging[0] (quality_thresholds).metrics.acc: unknown metric 'acc'", "f1, f1_macro", "roc_auc"],
+        ),
+        (
+            {
+                "stages": {
+                    "staging": [{"quality_thresholds": {"metrics": {"roc_auc": {"min": 0.9}, "roc_auc_ovr": {}}}}]
+                }
+            },
+            ["metrics.roc_auc_ovr: 'roc_auc_ovr' and 'roc_auc' are the same metric (roc_auc)", "keep one"],
         ),
         (
             {"stages": {"staging": [{"no_regression": {"tolerance": {"accuracy": -0.1}}}]}},
@@ -91,6 +99,7 @@ def test_the_shipped_policy_loads_and_gates_every_stage(settings: Settings) -> N
         "unknown check parameters",
         "bad threshold",
         "unknown metric",
+        "one metric named twice",
         "negative tolerance",
         "missing threshold",
         "unexpected parameter",
@@ -138,3 +147,19 @@ def test_per_model_overrides_merge_parameters_and_replace_stage_lists(settings: 
     assert [c.name for c in lean.checks_for("production")] == ["quality_thresholds"]
     assert len({default.sha256, lean.sha256}) == 2 and default.sha256 == strict.sha256
     assert policy_hash(settings, "lean") == lean.sha256 and policy_hash(settings, "m") == default.sha256
+
+
+def test_the_metrics_a_training_run_logs_and_their_aliases_are_accepted_by_their_one_name(settings: Settings) -> None:
+    write(
+        settings,
+        {
+            "checks": {
+                "quality_thresholds": {"metrics": {"f1": {"min": 0.8}, "roc_auc_ovr": {"min": 0.9}}},
+                "no_regression": {"tolerance": {"roc_auc": 0.01, "f1_macro": 0.02, "rmse": 0.5}},
+            },
+            "stages": {"production": ["quality_thresholds", "no_regression"]},
+        },
+    )
+    quality, regression = load_policy(settings, "m").checks_for("production")
+    assert quality.params == {"metrics": {"f1": {"min": 0.8}, "roc_auc": {"min": 0.9}}}
+    assert regression.params == {"tolerance": {"roc_auc": 0.01, "f1_macro": 0.02, "rmse": 0.5}}

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgate.monitor.drift import drift, psi
-from mlgate.monitor.profile import build_profile, load_profile, log_profile
+from mlgate.monitor.drift import drift
 from mlgate.registry import Registry
+from mlgate.stats.drift import kolmogorov_p_value, psi
+from mlgate.stats.profile import build_profile, load_profile, log_profile
 from mlgate.testing import tiny_training_data
 from tests.monitor_helpers import isolated_version
 
@@ -108,8 +109,6 @@ def test_prediction_drift_is_measured() -> None:
 
 def test_ks_p_value_matches_scipy_without_importing_it() -> None:
     from scipy.stats import kstwo
-
-    from mlgate.monitor.drift import kolmogorov_p_value
 
     for statistic, n in ((0.05, 500), (0.02, 2_000), (0.1, 100), (0.01, 50_000), (0.3, 20)):
         assert kolmogorov_p_value(statistic, n) == pytest.approx(kstwo.sf(statistic, n), rel=0.03, abs=1e-4)

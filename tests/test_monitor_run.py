@@ -14,14 +14,14 @@ from click.testing import CliRunner
 
 from mlgate.cli import main
 from mlgate.config import Settings
-from mlgate.monitor.profile import build_profile, log_profile
 from mlgate.monitor.run import MonitorOptions, run_pass
 from mlgate.registry import Registry, keys
 from mlgate.serving.record import PredictionStore, Served, default_store_url
+from mlgate.stats.profile import build_profile, log_profile
 from mlgate.testing import tiny_training_data
+from tests.alert_helpers import OWNER, Receiver, write_owners
 from tests.browser import external_references, render_check, require_chromium
 from tests.monitor_helpers import isolated_version
-from tests.test_alerts import OWNER, Receiver, receiver, write_owners  # noqa: F401 - the receiver fixture
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -72,7 +72,7 @@ def test_batch_pass_finds_drift_writes_a_report_and_logs_it(registry: Registry, 
     assert report.is_file() and report.read_text().count("data:image/png;base64,") == 1  # the drifted column
     assert external_references(report) == []
     run_id = registry.record_run_id("iris", monitored)
-    logged = [f.path for f in registry.client.list_artifacts(run_id, "mlgate/monitoring")]
+    logged = registry.list_run_artifacts(run_id, "mlgate/monitoring")
     assert f"mlgate/monitoring/{report.name}" in logged
 
     csv = tmp_path / "same.csv"
@@ -83,7 +83,7 @@ def test_batch_pass_finds_drift_writes_a_report_and_logs_it(registry: Registry, 
 
 
 def test_gateway_window_pass_alerts_the_owner_then_resolves(
-    registry: Registry, monitored: str, settings: Settings, receiver: Receiver,  # noqa: F811
+    registry: Registry, monitored: str, settings: Settings, receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:  # fmt: skip
     write_owners(settings, receiver.url, monkeypatch)

@@ -18,9 +18,10 @@ from mlgate.contracts import parse_contract
 from mlgate.exceptions import ConfigError
 from mlgate.monitor.cost import cost_of
 from mlgate.monitor.health import service_health
-from mlgate.monitor.kpi import kpi_signals, read_kpi
-from mlgate.monitor.profile import build_profile
+from mlgate.monitor.kpi import kpi_signals
 from mlgate.monitor.quality import check_quality
+from mlgate.stats.kpi import read_kpi
+from mlgate.stats.profile import build_profile
 
 CONTRACT = {
     "name": "shop",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from mlgate import api
@@ -14,32 +12,18 @@ from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.exceptions import RollbackError
 from mlgate.registry import Registry
-from mlgate.release.rollout import driver as canary
-from tests.rollout_support import pass_gate, production_and_candidate, register
-
-WEDNESDAY_10H = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-SATURDAY_3H = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
-OWNER = "ml-platform@example.com"  # the owner in mlgate.testing.card_dict
-
-
-def write_owners(settings: Settings) -> None:
-    assert settings.config_dir is not None
-    owners = {
-        "timezone": "UTC",
-        "hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"},
-        "targets": {
-            "chat": {"kind": "slack", "url": "http://127.0.0.1:9/chat"},
-            "pager": {"kind": "json", "url": "http://127.0.0.1:9/page"},
-        },
-        "owners": {
-            OWNER: {
-                "business_hours": {"person": "alice@example.com", "targets": ["chat"]},
-                "out_of_hours": {"person": "night-oncall", "targets": ["pager"]},
-                "escalation": {"after": "30m", "person": "head-of-ml@example.com", "targets": ["pager"]},
-            }
-        },
-    }
-    (settings.config_dir / "owners.yaml").write_text(yaml.safe_dump(owners))
+from mlgate.release.rollout import state as rollout_state
+from mlgate.release.rollout import steps
+from tests.rollout_support import (
+    IRREVERSIBLE,
+    OWNER,
+    SATURDAY_3H,
+    WEDNESDAY_10H,
+    pass_gate,
+    production_and_candidate,
+    register,
+    write_owners,
+)
 
 
 def bad_release(registry: Registry, model_uri: str, folder: Path, **card: object) -> tuple[str, str]:
@@ -50,7 +34,6 @@ def bad_release(registry: Registry, model_uri: str, folder: Path, **card: object
 
 
 MIGRATION = {"name": "add-column-score", "reversible": True, "description": "adds a nullable column"}
-IRREVERSIBLE = {"name": "drop-legacy-table", "reversible": False, "description": "drops features_v1"}
 
 
 def test_dry_run_answers_every_question_and_changes_nothing(registry: Registry, model_uri: str, tmp_path: Path) -> None:
@@ -121,12 +104,12 @@ def test_rollback_during_a_rollout_takes_the_canary_out_and_keeps_production(
     v1, v2 = bad_release(registry, model_uri, tmp_path)
     v3 = register(registry, "m", model_uri, tmp_path)
     pass_gate(registry, "m", v3, "canary")
-    canary.start(registry, "m", v3, steps="10,50,100")
+    steps.start(registry, "m", v3, steps="10,50,100")
     first = api.rollback("m", reason="alerts firing", registry=registry)
     assert first.action == "abort-rollout" and any(f"aborted the rollout of v{v3}" in n for n in first.notes)
     aliases = registry.aliases("m")
     assert aliases["production"] == v2 and "canary" not in aliases
-    state = canary.load_state(registry, "m")
+    state = rollout_state.load_state(registry, "m")
     assert state is not None and state.status == "aborted"
     assert registry.events("m")[0].action == "rollback-canary"
 
@@ -156,11 +139,11 @@ def test_the_cli_prints_the_checklist_and_takes_accept_irreversible(
 
 def test_rollback_finishes_a_canary_abort_that_died_midway(registry: Registry, model_uri: str, tmp_path: Path) -> None:
     v1, v2 = production_and_candidate(registry, "m", model_uri, tmp_path)
-    canary.start(registry, "m", v2, steps="10,100")
-    state = canary.load_state(registry, "m")
+    steps.start(registry, "m", v2, steps="10,100")
+    state = rollout_state.load_state(registry, "m")
     assert state is not None
     state.status = "aborted"  # the abort wrote its state, then its process died before moving traffic
-    canary.save_state(registry, state)
+    rollout_state.save_state(registry, state)
     assert registry.aliases("m")["canary"] == v2
     result = api.rollback("m", registry=registry)
     assert result.action == "abort-rollout" and any("finished the abort" in n for n in result.notes)

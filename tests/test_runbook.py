@@ -10,8 +10,14 @@ from mlgate import api
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.registry import Registry
-from tests.rollout_support import pass_gate, production_and_candidate, register
-from tests.test_rollback_checklist import IRREVERSIBLE, WEDNESDAY_10H, write_owners
+from tests.rollout_support import (
+    IRREVERSIBLE,
+    WEDNESDAY_10H,
+    pass_gate,
+    production_and_candidate,
+    register,
+    write_owners,
+)
 
 
 def test_runbook_holds_every_answer_and_the_command(registry: Registry, model_uri: str, tmp_path: Path) -> None:

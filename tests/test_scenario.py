@@ -17,7 +17,7 @@ from mlgate import api
 from mlgate.config import Settings
 from mlgate.exceptions import TransitionRefused
 from mlgate.registry import Registry
-from mlgate.release.rollout import driver as canary
+from mlgate.release.rollout import driver, steps
 from mlgate.serving import running_gateway
 from mlgate.serving.app import ROUTE_HEADER, VERSION_HEADER
 from mlgate.serving.record import PredictionStore
@@ -111,8 +111,8 @@ def test_bad_canary_aborted_and_bad_release_rolled_back_under_load(store: tuple[
         # 1. a canary whose predictions are all shifted: `rollout run` aborts it on its own
         v2 = api.register(NAME, bad_uri, card, registry=ops).version
         pass_gate(ops, NAME, v2, "canary")
-        canary.start(ops, NAME, v2)
-        result = canary.run(ops, NAME, PredictionStore(predictions), poll_seconds=0.2, max_seconds=90)
+        steps.start(ops, NAME, v2)
+        result = driver.run(ops, NAME, PredictionStore(predictions), poll_seconds=0.2, max_seconds=90)
         assert result.state is not None and result.state.status == "aborted", result
         assert "prediction PSI" in (result.state.outcome or "")
         assert "canary" not in ops.aliases(NAME)

@@ -21,7 +21,9 @@ from mlgate import api
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.registry import Registry, keys
-from mlgate.release.smoke.checks import post_deploy_smoke, smoke_endpoint, smoke_in_process
+from mlgate.release.smoke.checks import smoke_in_process
+from mlgate.release.smoke.deploy import post_deploy_smoke
+from mlgate.release.smoke.endpoint import smoke_endpoint
 from mlgate.serving import running_gateway
 from tests.serving_helpers import NAME, module_registry, rows, split_body
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from mlgate.alerts.delivery import DeliveryResult, sign, verify_signature
 from mlgate.alerts.router import Alert, AlertRouter, Notification
-from mlgate.alerts.routing import OnDuty, Route, Target, on_duty, parse_duration, severity_rank
+from mlgate.alerts.routing import OnDuty, Route, Target, on_duty, severity_rank
 from mlgate.alerts.rules import Rule, load_rules
+from mlgate.config.durations import parse_duration  # kept importable here: mlgate's one duration grammar
 
 __all__ = [
     "Alert", "AlertRouter", "DeliveryResult", "Notification", "OnDuty", "Route", "Rule", "Target",

@@ -25,7 +25,7 @@ from mlgate.alerts.delivery import DeliveryResult, log, send
 from mlgate.alerts.routing import OnDuty, Route, Target, _target, load_owners, on_duty
 from mlgate.config import Settings
 from mlgate.exceptions import ConfigError, MlgateError
-from mlgate.registry import keys
+from mlgate.registry import Registry, keys
 
 OUTBOX_MAX_AGE_SECONDS = 24 * 3600.0
 
@@ -130,8 +130,6 @@ class AlertRouter:
     def owner_of(self, model: str, version: str | None = None) -> str:
         """The model's owner from its model card (tag mlgate.owner) on ``version`` or on production."""
         if self._registry is None:
-            from mlgate.registry import Registry
-
             self._registry = Registry.from_settings(self.settings)
         reg = self._registry
         if version is None:

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from mlgate.config import Settings
+from mlgate.config.durations import parse_duration
+from mlgate.config.files import check_keys, mapping, read_yaml
 from mlgate.exceptions import ConfigError
 
 OWNERS_FILE = "owners.yaml"
@@ -39,6 +39,12 @@ TARGET_KINDS = ("slack", "json")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 BUSINESS_HOURS = "business_hours"
 OUT_OF_HOURS = "out_of_hours"
+FILE_KEYS = ("timezone", "hours", "targets", "owners")
+HOURS_KEYS = ("days", "start", "end")
+TARGET_KEYS = ("kind", "url", "url_env", "secret", "secret_env")
+OWNER_KEYS = (BUSINESS_HOURS, OUT_OF_HOURS, "escalation", "timezone", "hours")
+ROUTE_KEYS = ("person", "targets", "min_severity")
+PERIOD_KEYS = {BUSINESS_HOURS: ROUTE_KEYS, OUT_OF_HOURS: ROUTE_KEYS, "escalation": (*ROUTE_KEYS, "after")}
 
 
 @dataclass(frozen=True)
@@ -150,17 +156,6 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
 
 
-def parse_duration(value: Any, what: str = "duration") -> float:
-    """Seconds in ``30``, ``"45s"``, ``"30m"``, ``"1h"``, ``"2d"``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
-    if not match:
-        raise ConfigError(f"{what} {value!r} is not a duration", "write it like 90s, 30m, 1h or 2d")
-    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    return float(match.group(1)) * unit
-
-
 def owners_path(settings: Settings) -> Path:
     """The owners.yaml in use (ConfigError when there is none)."""
     path = settings.config_file(OWNERS_FILE)
@@ -174,14 +169,22 @@ def owners_path(settings: Settings) -> Path:
 
 
 def load_owners(settings: Settings) -> tuple[dict[str, Any], Path]:
-    """The parsed owners.yaml and its path."""
+    """The parsed owners.yaml and its path; an unknown key anywhere in it is an error naming file and key."""
     path = owners_path(settings)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}", "fix the file") from None
-    if not isinstance(data, dict) or not isinstance(data.get("owners", {}), dict):
-        raise ConfigError(f"{path} must be a mapping with an 'owners' mapping", "see README: Monitoring and alerts")
+    data = read_yaml(path)
+    check_keys(data, FILE_KEYS, str(path))
+    check_keys(mapping(data.get("hours"), f"{path}: hours"), HOURS_KEYS, f"{path}: hours")
+    for name, spec in mapping(data.get("targets"), f"{path}: targets").items():
+        if isinstance(spec, dict):  # anything else is refused with its own message when the target is used
+            check_keys(spec, TARGET_KEYS, f"{path}: targets.{name}")
+    for owner, spec in mapping(data.get("owners"), f"{path}: owners").items():
+        where = f"{path}: owners.{owner}"
+        spec = mapping(spec, where)
+        check_keys(spec, OWNER_KEYS, where)
+        check_keys(mapping(spec.get("hours"), f"{where}.hours"), HOURS_KEYS, f"{where}.hours")
+        for period, known in PERIOD_KEYS.items():
+            if isinstance(spec.get(period), dict):  # anything else is refused with its own message when used
+                check_keys(spec[period], known, f"{where}.{period}")
     return data, path
 
 

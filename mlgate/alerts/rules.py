@@ -18,13 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from mlgate.alerts.routing import SEVERITIES, parse_duration
+from mlgate.alerts.routing import SEVERITIES
 from mlgate.config import Settings
+from mlgate.config.durations import parse_duration
+from mlgate.config.files import check_keys, read_yaml
 from mlgate.exceptions import ConfigError
 
 ALERTS_FILE = "alerts.yaml"
+FILE_KEYS = ("rules",)
+RULE_KEYS = ("signal", "threshold", "op", "window", "severity", "models")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
 }  # fmt: skip
@@ -61,18 +63,17 @@ def load_rules(settings: Settings) -> list[Rule]:
     path = settings.config_file(ALERTS_FILE)
     if path is None:
         return []
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}", "fix the file") from None
-    raw = data.get("rules") if isinstance(data, dict) else None
+    data = read_yaml(path)
+    check_keys(data, FILE_KEYS, str(path))
+    raw = data.get("rules")
     if not isinstance(raw, list):
-        raise ConfigError(f"{path} must hold a 'rules' list", "see README: Monitoring and alerts")
+        raise ConfigError(f"{path}: rules must be a list of rules", "see README: Monitoring and alerts")
     rules = []
     for i, spec in enumerate(raw):
         where = f"{path}: rules[{i}]"
         if not isinstance(spec, dict) or "signal" not in spec or "threshold" not in spec:
             raise ConfigError(f"{where} needs signal and threshold", "fix the rule")
+        check_keys(spec, RULE_KEYS, where)
         op = str(spec.get("op", ">"))
         severity = str(spec.get("severity", "warning"))
         if op not in _OPS:

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from mlgate.cli.params import DURATION
 from mlgate.cli.render import emit_json
+from mlgate.exceptions import MlgateError
 
 
 def _progress(enabled: bool) -> Any:
@@ -56,8 +58,10 @@ def _render(result: Any) -> None:
 
 @click.command()
 @click.argument("name")
-@click.option("--window", default="1h", show_default=True, help="Traffic window of each pass (90s, 30m, 1h, 1d).")
-@click.option("--every", help="Run a pass every this long (e.g. 60s) until interrupted.")
+@click.option(
+    "--window", type=DURATION, default="1h", show_default=True, help="Traffic window of each pass (90s, 30m, 1h, 1d)."
+)
+@click.option("--every", "interval", type=DURATION, help="Run a pass every this long (e.g. 60s) until interrupted.")
 @click.option("--batch", type=click.Path(dir_okay=False), help="Monitor a CSV / Parquet file instead of the gateway.")
 @click.option("--score", is_flag=True, help="Score a --batch without predictions with the model (prediction drift).")
 @click.option("--version", help="Version whose reference profile to compare with (default: production).")
@@ -69,8 +73,8 @@ def _render(result: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def monitor(
     name: str,
-    window: str,
-    every: str | None,
+    window: float,
+    interval: float | None,
     batch: str | None,
     score: bool,
     version: str | None,
@@ -83,10 +87,7 @@ def monitor(
 ) -> None:
     """Monitor NAME: drift, data quality, service health, KPIs and cost; alert its owner; write a report."""
     from mlgate import api
-    from mlgate.alerts.routing import parse_duration
-    from mlgate.exceptions import MlgateError
 
-    interval = parse_duration(every, "--every") if every else None
     passes = 0
     firing = False
     while True:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from mlgate.cli.params import DURATION, STEPS
 from mlgate.cli.render import emit_json, table
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -62,13 +63,21 @@ def rollout() -> None:
 @rollout.command()
 @click.argument("name")
 @click.argument("version")
-@click.option("--steps", help="Canary weights in percent, e.g. 5,25,50,100 (default: the policy's).")
-@click.option("--bake", help="Time each step runs before it is judged, e.g. 10m (default: the policy's).")
+@click.option("--steps", type=STEPS, help="Canary weights in percent, e.g. 5,25,50,100 (default: the policy's).")
+@click.option(
+    "--bake", type=DURATION, help="Time each step runs before it is judged, e.g. 10m (default: the policy's)."
+)
 @click.option("--force", is_flag=True, help="Start without a passing canary gate (needs --reason; recorded).")
 @reason_option
 @json_option
 def start(
-    name: str, version: str, steps: str | None, bake: str | None, force: bool, reason: str | None, as_json: bool
+    name: str,
+    version: str,
+    steps: list[float] | None,
+    bake: float | None,
+    force: bool,
+    reason: str | None,
+    as_json: bool,
 ) -> None:
     """Make VERSION the canary of NAME at the first step (it must pass the canary gate)."""
     from mlgate import api
@@ -127,8 +136,8 @@ def abort(name: str, reason: str | None, as_json: bool) -> None:
 @rollout.command()
 @click.argument("name")
 @click.option("--no-live", is_flag=True, help="Do not read live figures from the gateway's record.")
-@click.option("--watch", is_flag=True, help="Show it again every --every seconds until the rollout ends.")
-@click.option("--every", default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
+@click.option("--watch", is_flag=True, help="Show it again every --every until the rollout ends.")
+@click.option("--every", type=DURATION, default="5s", show_default=True, help="Time between refreshes with --watch.")
 @json_option
 def status(name: str, no_live: bool, watch: bool, every: float, as_json: bool) -> None:
     """Show the plan, current step, figures and time to the next decision of NAME's rollout."""
@@ -148,19 +157,17 @@ def status(name: str, no_live: bool, watch: bool, every: float, as_json: bool) -
 
 @rollout.command()
 @click.argument("name")
-@click.option("--poll", default=5.0, show_default=True, help="Seconds between looks at the registry.")
-@click.option("--max-time", "max_time", help="Stop after this long (e.g. 1h); run again to continue.")
+@click.option("--poll", type=DURATION, default="5s", show_default=True, help="Time between looks at the registry.")
+@click.option("--max-time", "max_time", type=DURATION, help="Stop after this long (e.g. 1h); run again to continue.")
 @json_option
-def run(name: str, poll: float, max_time: str | None, as_json: bool) -> None:
+def run(name: str, poll: float, max_time: float | None, as_json: bool) -> None:
     """Drive NAME's rollout: judge each bake period, then advance or abort. Exit 1 when it aborts.
 
     Safe to kill and start again: it resumes from the registry's state.
     """
     from mlgate import api
-    from mlgate.release.rollout.policy import parse_duration
 
-    seconds = parse_duration(max_time, "--max-time") if max_time else None
-    result = api.rollout_run(name, poll_seconds=poll, max_seconds=seconds)
+    result = api.rollout_run(name, poll_seconds=poll, max_seconds=max_time)
     emit_json(result.to_dict()) if as_json else render_status(result)
     if result.state is not None and result.state.status == "aborted":
         click.get_current_context().exit(1)

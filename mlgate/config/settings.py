@@ -10,12 +10,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlgate.config.files import check_keys, mapping, read_yaml
 from mlgate.exceptions import ConfigError
 
 CONFIG_FILE = "mlgate.yaml"
 DEFAULT_CONFIG_DIR = "mlflow_config"
+DEFAULT_TRAFFIC_ROUTER = "registry"
+SETTING_KEYS = frozenset(
+    {
+        "tracking_uri", "registry_uri", "artifact_root", "endpoint", "aliases",
+        "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms", "endpoint_wait_seconds",
+        "prediction_store_url", "prediction_retention_rows", "poll_interval_seconds", "max_body_bytes",
+        "serving_standby", "serving_batching", "traffic_router",
+    }
+)  # fmt: skip
+FILE_KEYS = SETTING_KEYS | {"profiles"}  # a profile (profiles: {NAME: {...}}) may set any setting
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,9 @@ class Settings:
     max_body_bytes: int = 5_000_000  # larger scoring requests get 413
     serving_standby: bool = True  # a following gateway keeps the last-known-good version loaded (off: half the memory)
     serving_batching: bool = True  # concurrent requests to a row-wise model share one predict call
+    traffic_router: str = (
+        DEFAULT_TRAFFIC_ROUTER  # "registry", an entry point of mlgate.traffic_routers, or module:factory
+    )
     actor: str = "unknown"
     source: str = "defaults"
 
@@ -102,16 +114,31 @@ def _find_config_dir(env: Mapping[str, str], cwd: Path) -> Path | None:
     return None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}", "fix the file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", "check the path") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of settings", "see README: Configuration")
+def _read_file(path: Path) -> dict[str, Any]:
+    """mlgate.yaml, every key checked (profiles too, whichever is selected)."""
+    data = read_yaml(path)
+    check_keys(data, FILE_KEYS, str(path))
+    for name, profile in mapping(data.get("profiles"), f"{path}: profiles").items():
+        check_keys(mapping(profile, f"{path}: profiles.{name}"), SETTING_KEYS, f"{path}: profiles.{name}")
     return data
+
+
+def _aliases(value: Any, where: str) -> Aliases:
+    names = mapping(value, where)
+    check_keys(names, Aliases.__dataclass_fields__, where)
+    for key, name in names.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}.{key}: must be an alias name, got {name!r}", "write a name such as production")
+    return Aliases(**names)
+
+
+def _traffic_router(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"{where}: traffic_router must be a name, got {value!r}",
+            'write "registry", an entry point of group mlgate.traffic_routers, or module:factory',
+        )
+    return value.strip()
 
 
 def _number(value: Any, key: str, path: Any) -> float:
@@ -151,22 +178,9 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
     if config_dir is not None:
         path = config_dir / CONFIG_FILE
         if path.is_file():
-            data = _read_yaml(path)
+            data = _read_file(path)
             source = str(path)
     base = config_dir.parent if config_dir is not None else cwd
-    known = {
-        "tracking_uri", "registry_uri", "artifact_root", "endpoint", "aliases",
-        "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms",
-        "endpoint_wait_seconds", "profiles",
-        "prediction_store_url", "prediction_retention_rows", "poll_interval_seconds", "max_body_bytes",
-        "serving_standby", "serving_batching",
-    }  # fmt: skip
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown setting(s) {', '.join(unknown)}",
-            f"known settings: {', '.join(sorted(known))}",
-        )
     profile_name = env.get("MLGATE_PROFILE")
     if profile_name:
         profiles = data.get("profiles") or {}
@@ -191,13 +205,10 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
     if artifact_root:
         artifact_root = _resolve_store_uri(str(artifact_root), base)
 
-    alias_data = data.get("aliases") or {}
-    if not isinstance(alias_data, dict) or set(alias_data) - set(Aliases.__dataclass_fields__):
-        raise ConfigError(
-            f"{source}: aliases must map some of staging, canary, production, last_known_good to names",
-            "fix the aliases section",
-        )
-    aliases = Aliases(**{k: str(v) for k, v in alias_data.items()})
+    aliases = _aliases(data.get("aliases"), f"{source}: aliases")
+    router = env.get("MLGATE_TRAFFIC_ROUTER") or data.get("traffic_router")
+    router = DEFAULT_TRAFFIC_ROUTER if router is None else router  # null in the file: the default
+    router_source = "MLGATE_TRAFFIC_ROUTER" if env.get("MLGATE_TRAFFIC_ROUTER") else source
 
     def num(key: str, default: float) -> float:
         raw = env.get("MLGATE_" + key.upper(), data.get(key, default))
@@ -231,6 +242,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
             "serving_batching",
             "MLGATE_SERVING_BATCHING" if env.get("MLGATE_SERVING_BATCHING") else source,
         ),
+        traffic_router=_traffic_router(router, router_source),
         actor=env.get("MLGATE_ACTOR") or _default_actor(env),
         source=source,
     )

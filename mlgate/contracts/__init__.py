@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mlgate.contracts import compat, store
+from mlgate.contracts.compat import Compatibility
 from mlgate.contracts.model import (
     BACKFILL_STRATEGIES,
     FLAGS_COLUMN,
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from mlgate.contracts.compat import Compatibility
     from mlgate.contracts.report import ValidationReport
 
 __all__ = [
@@ -79,27 +80,19 @@ def compatible(
     old: Contract, new: Contract, old_signature: object = None, new_signature: object = None
 ) -> Compatibility:
     """Whether ``new`` (contract, and MLflow signature if given) can serve the inputs ``old`` accepted, with reasons."""
-    from mlgate.contracts.compat import compatible as run
-
-    return run(old, new, old_signature, new_signature)
+    return compat.compatible(old, new, old_signature, new_signature)
 
 
 def read_data(path: str | Path, contract: Contract | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file (CSV parsed by the contract's types)."""
-    from mlgate.contracts.store import read_data as run
-
-    return run(path, contract)
+    return store.read_data(path, contract)
 
 
 def write_data(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a frame as .parquet or .csv (by the file's suffix)."""
-    from mlgate.contracts.store import write_data as run
-
-    return run(df, path)
+    return store.write_data(df, path)
 
 
 def coerce(contract: Contract, df: pd.DataFrame) -> pd.DataFrame:
     """Parse untyped input (CSV text, JSON records) by the contract's column types, keeping bad values visible."""
-    from mlgate.contracts.store import coerce as run
-
-    return run(contract, df)
+    return store.coerce(contract, df)

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from mlgate.config.files import parse_yaml, read_text
 from mlgate.exceptions import ContractError
 from mlgate.registry import keys
 
@@ -362,20 +363,9 @@ def parse_contract(data: Any, source: str = "<contract>", source_text: str | Non
 
 def load_contract(path: str | Path) -> Contract:
     """Read and check a contract YAML file; a malformed one raises ContractError naming the file and key."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ContractError(f"cannot read data contract {path}: {exc.strerror or exc}", "check the path") from None
-    return parse_contract_text(text, str(path))
+    return parse_contract_text(read_text(path, error=ContractError), str(path))
 
 
 def parse_contract_text(text: str, source: str = "<contract>") -> Contract:
     """Parse a contract from its YAML text (as stored in the registry)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ContractError(f"data contract {source} is not valid YAML{where}", "fix the YAML syntax") from None
-    return parse_contract(data, source, source_text=text)
+    return parse_contract(parse_yaml(text, source, error=ContractError), source, source_text=text)

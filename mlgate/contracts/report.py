@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlgate.contracts.checks import CheckResult
+from mlgate.contracts.checks import CheckResult, is_object, value_types
 from mlgate.contracts.model import FLAGS_COLUMN, REJECTED_COLUMN, Contract, Policy
 
 _PROBLEMS = {
@@ -237,8 +237,6 @@ _CANONICAL = {"float": "float64", "int": "Int64", "str": "str", "bool": "boolean
 
 def _restore_types(contract: Contract, frame: pd.DataFrame) -> None:
     """Give mixed (object) columns their contract type once every value left is of that type."""
-    from mlgate.contracts.checks import is_object, value_types
-
     dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
     for column in contract.columns:
         if column.name not in dtypes or not is_object(dtypes[column.name]):

@@ -7,6 +7,10 @@
 
 A custom check is a function ``fn(ctx: GateContext, params: dict) -> Outcome | bool`` named in the
 policy as ``module:function``; build its outcome with ``passed``, ``failed`` or ``warned``.
+
+Imports run one way: spec.py (CheckSpec, parameter validators) and context.py (GateContext: what a
+check reads) ← checks/<area>.py ← builtin.py (the explicit list) ← policy.py ← engine.py, record.py.
+Metric names come from mlgate.stats.metrics, the vocabulary training logs with.
 """
 
 from __future__ import annotations

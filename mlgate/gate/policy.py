@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from mlgate.config.files import read_yaml
 from mlgate.exceptions import PolicyError
+from mlgate.gate.builtin import BUILTIN
 
 if TYPE_CHECKING:
     from mlgate.config import Settings
@@ -86,25 +86,6 @@ def hash_files(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _read(path: Path) -> tuple[dict[str, Any], bytes]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"cannot read the policy {path}: {exc.strerror}", "check the file's permissions") from None
-    try:
-        data = yaml.safe_load(raw) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PolicyError(f"{path}: not valid YAML{where}: {problem}", "fix the syntax of the file") from None
-    if not isinstance(data, dict):
-        raise PolicyError(
-            f"{path}: the policy must be a mapping with checks and stages", "see README: The release gate"
-        )
-    return data, raw
-
-
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -114,8 +95,6 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 
 
 def _merge_layer(path: Path, layer: dict[str, Any], where: str, shared: dict[str, Any], stages: dict[str, Any]) -> None:
-    from mlgate.gate.checks import BUILTIN
-
     for check_name, params in _mapping(layer.get("checks"), f"{path}: {where}checks").items():
         if ":" not in str(check_name) and check_name not in BUILTIN:
             raise PolicyError(f"{path}: {where}checks.{check_name}: unknown check", _known_checks_hint())
@@ -145,7 +124,7 @@ def load_policy(settings: Settings, name: str) -> Policy:
     shared: dict[str, Any] = {}
     stages: dict[str, Any] = {}
     for path in files:
-        data, _ = _read(path)
+        data = read_yaml(path, error=PolicyError)
         is_override = path != main
         allowed = _MODEL_KEYS if is_override else _TOP_KEYS
         unknown = sorted(set(map(str, data)) - allowed)
@@ -173,14 +152,10 @@ def load_policy(settings: Settings, name: str) -> Policy:
 
 
 def _known_checks_hint() -> str:
-    from mlgate.gate.checks import BUILTIN
-
     return f"built-in checks: {', '.join(BUILTIN)}; or name a function as module:function"
 
 
 def _entry(path: Path, where: str, item: Any, shared: dict[str, Any]) -> CheckEntry:
-    from mlgate.gate.checks import BUILTIN
-
     own: dict[str, Any]
     if isinstance(item, str):
         check_name, own = item, {}

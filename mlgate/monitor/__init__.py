@@ -1,1 +1,1 @@
-"""Production monitoring: reference profiles, drift, data quality, service health, business KPIs, cost."""
+"""Production monitoring: drift against the reference profile, data quality, service health, KPI movement, cost."""

@@ -1,9 +1,8 @@
-"""Drift of current data against a reference profile: PSI on the reference's bins, KS and chi-square on request.
+"""Drift of current data against a reference profile, per column: PSI on the reference's bins, KS and chi-square.
 
-Every column is counted once, vectorised: numeric columns by comparing against the
-reference's inner bin edges (no sort), categorical ones by a single value count. KS is
-evaluated at the reference's 101 quantiles (so D is a lower bound of the exact statistic,
-within one percentile of it), which keeps it free of a sort of the current data.
+The figures themselves (bins, counts, PSI, the tests) are mlgate.stats.drift's, shared with
+canary analysis; this module applies them to every profiled column and shapes the result for
+reports and alert rules.
 """
 
 from __future__ import annotations
@@ -15,15 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlgate.monitor.profile import category_key
+from mlgate.stats.drift import (
+    P_VALUE,
+    PSI_THRESHOLD,
+    categorical_counts,
+    category_bins,
+    chi_square,
+    ks_test,
+    numeric_counts,
+    psi,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
-
-PSI_THRESHOLD = 0.2  # the usual reading: < 0.1 stable, 0.1-0.2 moderate, > 0.2 significant
-P_VALUE = 0.01
-OTHER = "(other)"
-_EPS = 1e-4
 
 
 @dataclass
@@ -97,70 +100,6 @@ class DriftResult:
         }
 
 
-def psi(reference: np.ndarray, current: np.ndarray, eps: float = _EPS) -> float:
-    """Population stability index between two count (or share) vectors over the same bins."""
-    ref = np.asarray(reference, dtype="float64")
-    cur = np.asarray(current, dtype="float64")
-    if ref.sum() <= 0 or cur.sum() <= 0:
-        return 0.0
-    p = np.clip(ref / ref.sum(), eps, None)
-    q = np.clip(cur / cur.sum(), eps, None)
-    return float(np.sum((q - p) * np.log(q / p)))
-
-
-def numeric_counts(values: np.ndarray, edges: list[float]) -> tuple[np.ndarray, int]:
-    """Counts of the non-null values in the bins (-inf, e0), [e0, e1), ..., [ek, inf); and the null count."""
-    nonnull = values.size - int(np.count_nonzero(np.isnan(values)))
-    below = np.fromiter((np.count_nonzero(values < e) for e in edges), dtype="int64", count=len(edges))
-    counts = np.diff(np.concatenate(([0], below, [nonnull])))
-    return counts, values.size - nonnull
-
-
-def categorical_counts(series: pd.Series) -> tuple[dict[str, int], int]:
-    """Counts of each non-null value (as its category key) and the null count, in one pass."""
-    counts = series.value_counts(dropna=True, sort=False)
-    merged: dict[str, int] = {}
-    for value, n in zip(counts.index.tolist(), counts.to_numpy().tolist(), strict=True):
-        key = category_key(value)
-        merged[key] = merged.get(key, 0) + int(n)
-    return merged, len(series) - int(sum(merged.values()))
-
-
-def kolmogorov_p_value(statistic: float, n: float) -> float:
-    """P(D >= statistic) for a two-sample KS test of effective size ``n`` (Stephens' asymptotic series)."""
-    root = math.sqrt(n)
-    lam = (root + 0.12 + 0.11 / root) * statistic
-    if lam < 0.2:
-        return 1.0
-    total = sum(2 * (-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
-    return min(1.0, max(0.0, total))
-
-
-def _ks(ref: dict[str, Any], values: np.ndarray, nonnull: int) -> tuple[float | None, float | None]:
-    quantiles = ref.get("quantiles") or []
-    if not quantiles or nonnull == 0:
-        return None, None
-    q = np.asarray(quantiles)
-    below = np.fromiter((np.count_nonzero(values <= x) for x in q), dtype="float64", count=q.size) / nonnull
-    reference_cdf = np.asarray(ref.get("cdf") or np.linspace(0, 1, q.size))
-    statistic = float(np.max(np.abs(below - reference_cdf)))
-    m = ref["count"] * (1 - ref["null_rate"])
-    n_eff = max(1, round(nonnull * m / (nonnull + m)))
-    return statistic, kolmogorov_p_value(statistic, n_eff)
-
-
-def _chi2(expected_share: np.ndarray, observed: np.ndarray) -> tuple[float | None, float | None]:
-    total = observed.sum()
-    if total == 0 or expected_share.size < 2:
-        return None, None
-    from scipy.special import chdtrc  # scipy.special imports in a fraction of scipy.stats' time
-
-    expected = np.clip(expected_share, _EPS, None)
-    expected = expected / expected.sum() * total
-    statistic = float(np.sum((observed - expected) ** 2 / expected))
-    return statistic, float(chdtrc(expected.size - 1, statistic))
-
-
 def column_drift(
     name: str, ref: dict[str, Any], series: pd.Series, tests: tuple[str, ...] = (), threshold: float = PSI_THRESHOLD
 ) -> ColumnDrift:
@@ -177,18 +116,14 @@ def column_drift(
         )  # fmt: skip
         result = _result(name, ref, labels, ref_counts, counts, total, nulls, threshold)
         if "ks" in tests:
-            result.ks_statistic, result.ks_p_value = _ks(ref, values, total - nulls)
+            result.ks_statistic, result.ks_p_value = ks_test(ref, values)
     else:
         current, nulls = categorical_counts(series)
-        known = list(ref["frequencies"])
-        ref_counts = np.asarray([ref["frequencies"][k] for k in known] + [ref.get("other", 0)], dtype="float64")
-        cur = np.asarray([current.get(k, 0) for k in known] + [0], dtype="float64")
-        unseen = {k: v for k, v in current.items() if k not in ref["frequencies"]}
-        cur[-1] = sum(unseen.values())
-        result = _result(name, ref, [*known, OTHER], ref_counts, cur, total, nulls, threshold)
+        categories, ref_counts, cur, unseen = category_bins(ref["frequencies"], current, ref.get("other", 0))
+        result = _result(name, ref, categories, ref_counts, cur, total, nulls, threshold)
         result.unseen = dict(sorted(unseen.items(), key=lambda kv: -kv[1])[:20]) if ref.get("other", 0) == 0 else {}
         if "chi2" in tests:
-            result.chi2_statistic, result.chi2_p_value = _chi2(ref_counts / max(ref_counts.sum(), 1), cur)
+            result.chi2_statistic, result.chi2_p_value = chi_square(ref_counts / max(ref_counts.sum(), 1), cur)
     if tests and not result.drifted:
         p_values = [p for p in (result.ks_p_value, result.chi2_p_value) if p is not None]
         result.drifted = any(p < P_VALUE for p in p_values)

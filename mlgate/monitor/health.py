@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlgate.stats.requests import failed, one_row_per_request, request_figures
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -39,40 +41,31 @@ class Health:
         return asdict(self)
 
 
-def _requests(window: pd.DataFrame) -> pd.DataFrame:
-    """One row per request (the record holds one row per predicted input row)."""
-    key = "request_id" if "request_id" in window.columns else None
-    return window.drop_duplicates(key) if key else window
-
-
 def service_health(window: pd.DataFrame, window_seconds: float, buckets: int = 30) -> Health:
-    """Latency quantiles, error rate (status >= 400) and throughput of a gateway window()."""
+    """Latency quantiles, error rate (status >= 400) and throughput of a gateway window() (mlgate.stats.requests)."""
     import pandas as pd
 
-    if window.empty:
+    figures = request_figures(window)
+    if figures.requests == 0:
         return Health(0, 0, 0.0, 0, None, None, None, 0.0, window_seconds)
-    requests = _requests(window)
-    status = pd.to_numeric(requests["status"], errors="coerce").fillna(500)
-    errors = int((status >= 400).sum())
-    latency = pd.to_numeric(requests["latency_ms"], errors="coerce").dropna()
-    q = latency.quantile([0.5, 0.95, 0.99]).tolist() if len(latency) else [None] * 3
     health = Health(
-        requests=len(requests),
-        errors=errors,
-        error_rate=errors / len(requests),
-        successes=len(requests) - errors,
-        latency_p50_ms=q[0],
-        latency_p95_ms=q[1],
-        latency_p99_ms=q[2],
-        throughput_rps=len(requests) / window_seconds if window_seconds > 0 else 0.0,
+        requests=figures.requests,
+        errors=figures.errors,
+        error_rate=figures.error_rate or 0.0,
+        successes=figures.successes,
+        latency_p50_ms=figures.latency_p50_ms,
+        latency_p95_ms=figures.latency_p95_ms,
+        latency_p99_ms=figures.latency_p99_ms,
+        throughput_rps=figures.requests / window_seconds if window_seconds > 0 else 0.0,
         window_seconds=window_seconds,
     )
+    requests = one_row_per_request(window)
     if "ts" in requests.columns:
         ts = pd.to_datetime(requests["ts"], utc=True)
         step = max(1.0, window_seconds / buckets)
         start = ts.min()
         index = ((ts - start).dt.total_seconds() // step).astype(int)
-        frame = pd.DataFrame({"b": index.to_numpy(), "err": (status >= 400).to_numpy(), "lat": requests["latency_ms"]})
+        frame = pd.DataFrame({"b": index.to_numpy(), "err": failed(requests["status"]), "lat": requests["latency_ms"]})
         for b, group in frame.groupby("b"):
             health.timeline.append(
                 {

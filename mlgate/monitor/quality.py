@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlgate.monitor.profile import category_key
+from mlgate.stats.drift import category_key
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,7 @@ Settings come from mlflow_config/monitor.yaml (all optional)::
     report_dir: .mlgate/reports   # relative to the project root
     store_url: sqlite:///...      # the gateway's prediction record (default: beside the registry)
     cost: {...}                   # see mlgate/monitor/cost.py
-    kpis: [...]                   # see mlgate/monitor/kpi.py
+    kpis: [...]                   # see mlgate/stats/kpi.py
 """
 
 from __future__ import annotations
@@ -25,18 +25,37 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from mlgate.alerts import Alert, AlertRouter
+from mlgate.alerts.rules import evaluate, load_rules
+from mlgate.config.files import check_keys, mapping, read_yaml
+from mlgate.contracts import contract_of_version
 from mlgate.exceptions import ConfigError, MlgateError, UsageError
+from mlgate.monitor.cost import cost_of
+from mlgate.monitor.drift import PSI_THRESHOLD, drift
+from mlgate.monitor.health import service_health
+from mlgate.monitor.kpi import kpi_signals
+from mlgate.monitor.quality import check_quality
+from mlgate.monitor.report import render_html
+from mlgate.registry import mlflow_uris
+from mlgate.serving.record import PredictionStore, default_store_url
+from mlgate.stats.kpi import read_kpi
+from mlgate.stats.profile import load_profile, prediction_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlgate.alerts import AlertRouter
     from mlgate.registry import Registry
 
 log = logging.getLogger("mlgate.monitor")
 MONITOR_FILE = "monitor.yaml"
+_MONITOR_KEYS = ("psi_threshold", "tests", "report_dir", "store_url", "cost", "kpis")
+_COST_KEYS = ("instance_cost_per_hour", "cost_per_request", "currency", "success_status_below")
+_KPI_KEYS = ("name", "source", "baseline", "threshold", "direction")
+_KPI_SOURCE_KEYS = {
+    "csv": ("kind", "path", "column", "time_column"),
+    "http": ("kind", "url", "field"),
+    "sql": ("kind", "url", "query"),
+}
 REPORT_ARTIFACT_DIR = "mlgate/monitoring"
 Progress = Callable[[int, int], None]  # (done, total) in rows (or bytes for CSV)
 _GATEWAY_COLUMNS = {"ts", "model", "version", "route", "request_key", "request_id", "status", "latency_ms"}
@@ -105,16 +124,24 @@ class PassResult:
 
 
 def load_monitor_config(settings: Any) -> dict[str, Any]:
-    """monitor.yaml as a dict (empty when absent)."""
+    """monitor.yaml as a dict (empty when absent); an unknown key anywhere in it is an error naming file and key."""
     path = settings.config_file(MONITOR_FILE)
     if path is None:
         return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}", "fix the file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping", "see README: Monitoring and alerts")
+    data = read_yaml(path)
+    check_keys(data, _MONITOR_KEYS, str(path))
+    check_keys(mapping(data.get("cost"), f"{path}: cost"), _COST_KEYS, f"{path}: cost")
+    kpis = data.get("kpis") or []
+    if not isinstance(kpis, list):
+        raise ConfigError(f"{path}: kpis must be a list of KPIs", "see mlgate/stats/kpi.py for their shape")
+    for i, spec in enumerate(kpis):
+        where = f"{path}: kpis[{i}]"
+        check_keys(mapping(spec, where), _KPI_KEYS, where)
+        source = mapping(spec.get("source"), f"{where}.source")
+        if source.get("kind") not in _KPI_SOURCE_KEYS:
+            kind = source.get("kind")
+            raise ConfigError(f"{where}.source.kind: {kind!r}", f"use one of {', '.join(_KPI_SOURCE_KEYS)}")
+        check_keys(source, _KPI_SOURCE_KEYS[source["kind"]], f"{where}.source")
     return data
 
 
@@ -187,11 +214,6 @@ def compute(
     expected_rows: float | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Drift, quality, health and cost of one frame (a gateway window or a batch)."""
-    from mlgate.monitor.cost import cost_of
-    from mlgate.monitor.drift import PSI_THRESHOLD, drift
-    from mlgate.monitor.health import service_health
-    from mlgate.monitor.quality import check_quality
-
     features = frame[[c for c in frame.columns if c not in _GATEWAY_COLUMNS and c != "prediction"]]
     drift_result = None
     if profile is not None:
@@ -217,10 +239,6 @@ def run_pass(
     registry: Registry, name: str, options: MonitorOptions | None = None, router: AlertRouter | None = None
 ) -> PassResult:
     """One monitoring pass over the gateway's recent window (or ``options.batch``) of ``name``."""
-    from mlgate.alerts.rules import evaluate, load_rules
-    from mlgate.monitor.kpi import kpi_signals, read_kpi
-    from mlgate.monitor.profile import load_profile
-
     opts = options or MonitorOptions()
     settings = registry.settings
     config = load_monitor_config(settings)
@@ -239,8 +257,6 @@ def run_pass(
             frame = _score(registry, name, version, frame, profile, notes)
         source, label, window_seconds = f"batch {opts.batch}", "batch", None
     else:
-        from mlgate.serving.record import PredictionStore, default_store_url
-
         store = PredictionStore(str(config.get("store_url") or default_store_url(settings)))
         frame = store.window(name, version=version, since=since, until=now)
         previous = store.window(name, version=version, since=since - (now - since), until=since)
@@ -279,9 +295,6 @@ def _score(
     registry: Registry, name: str, version: str, frame: pd.DataFrame, profile: dict[str, Any], notes: list[str]
 ) -> pd.DataFrame:
     """The batch with the model's predictions added (a failure is noted, the pass goes on without them)."""
-    from mlgate.monitor.profile import prediction_frame
-    from mlgate.registry import mlflow_uris
-
     try:
         import mlflow.pyfunc
 
@@ -298,10 +311,6 @@ def _score(
 
 def _contract(registry: Registry, name: str, version: str, notes: list[str]) -> Any:
     try:
-        from mlgate.contracts import contract_of_version
-    except ImportError:  # pragma: no cover - the contracts package is part of mlgate
-        return None
-    try:
         return contract_of_version(registry, name, version)
     except MlgateError as exc:
         notes.append(f"contract not read: {exc.message}")
@@ -314,8 +323,6 @@ def _project_root(settings: Any) -> Path:
 
 def _alert(registry: Registry, router: AlertRouter | None, result: PassResult) -> list[dict[str, Any]]:
     """Fire breached rules, resolve cleared ones, retry old failures; a failure here never stops the pass."""
-    from mlgate.alerts import Alert, AlertRouter
-
     notes = []
     try:
         router = router or AlertRouter(registry.settings, registry=registry)
@@ -339,8 +346,6 @@ def _alert(registry: Registry, router: AlertRouter | None, result: PassResult) -
 
 
 def _write_report(registry: Registry, result: PassResult, opts: MonitorOptions) -> None:
-    from mlgate.monitor.report import render_html
-
     config = load_monitor_config(registry.settings)
     root = _project_root(registry.settings)
     folder = Path(opts.report_dir or config.get("report_dir") or root / ".mlgate" / "reports")

@@ -3,8 +3,9 @@ webhooks), plus the history of events, the lock, the tag keys, version states, t
 
 from __future__ import annotations
 
-from mlgate.registry.client import LockInfo, Registry, first_line
+from mlgate.registry.client import Registry, first_line
 from mlgate.registry.events import Event, interrupted_operation, utcnow
+from mlgate.registry.lock import LockInfo
 from mlgate.registry.uris import mlflow_uris
 
 __all__ = ["Event", "LockInfo", "Registry", "first_line", "interrupted_operation", "mlflow_uris", "utcnow"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from mlgate.config.files import read_yaml
 from mlgate.exceptions import CardError
 from mlgate.registry import keys
 
@@ -171,16 +172,7 @@ def parse_card(data: Any, source: str = "<card>") -> ModelCard:
 
 def load_card(path: str | Path) -> ModelCard:
     """Read and check a CARD.yaml file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CardError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CardError(str(path), [f"not valid YAML: {exc}"]) from None
-    return parse_card(data, str(path))
+    return parse_card(read_yaml(path, error=CardError), str(path))
 
 
 def card_from_tags(tags: dict[str, str]) -> ModelCard | None:

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlgate.config import Settings, redact_uri
 from mlgate.exceptions import (
-    LockHeld,
     MlgateError,
     ModelNotFound,
     PermissionDenied,
@@ -25,6 +20,7 @@ from mlgate.exceptions import (
 )
 from mlgate.registry import keys
 from mlgate.registry.events import Event
+from mlgate.registry.lock import LockInfo, hold_lock, lock_holder
 from mlgate.registry.uris import mlflow_uris
 
 if TYPE_CHECKING:
@@ -44,16 +40,6 @@ _HTTP_DEFAULTS = {
 }
 
 
-@dataclass(frozen=True)
-class LockInfo:
-    """Who holds a model's lock, and until when."""
-
-    holder: str
-    purpose: str
-    expires: float
-    token: str
-
-
 def _is_unreachable(exc: BaseException) -> bool:
     text = str(exc)
     markers = (
@@ -71,6 +57,8 @@ def _is_unreachable(exc: BaseException) -> bool:
 
 class Registry:
     """mlgate's view of one MLflow registry. Takes its client; never reaches for globals."""
+
+    is_unreachable = staticmethod(_is_unreachable)
 
     def __init__(self, client: MlflowClient, settings: Settings, clock: Callable[[], float] = time.time):
         self.client = client
@@ -233,9 +221,14 @@ class Registry:
             )
         return model_uri, None, None
 
-    def create_version(self, name: str, model_uri: str, tags: dict[str, str], description: str) -> ModelVersion:
-        """Register ``model_uri`` as a new version of ``name`` with its tags and description."""
-        source, run_id, model_id = self.resolve_model_uri(model_uri)
+    def create_version(
+        self, name: str, model_uri: str, tags: dict[str, str], description: str, run_id: str | None = None
+    ) -> ModelVersion:
+        """Register ``model_uri`` as a new version of ``name`` with its tags and description.
+
+        ``run_id`` links the version to a run other than the one that logged the model."""
+        source, own_run, model_id = self.resolve_model_uri(model_uri)
+        run_id = run_id or own_run
         self.ensure_model(name)
         with mlflow_uris(self.settings):  # the store resolves models:/m-... through the global URI
             return self.call(
@@ -312,6 +305,11 @@ class Registry:
         self.call("uploading an artifact", self.client.log_artifact, run_id, str(local_path), artifact_dir)
         return f"{artifact_dir}/{Path(local_path).name}"
 
+    def list_run_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
+        """The artifact paths directly under ``path`` (the run's root when None) of run ``run_id``."""
+        listed = self.call("listing artifacts", self.client.list_artifacts, run_id, path)
+        return [str(f.path) for f in listed]
+
     def download_version_artifact(self, name: str, version: str, artifact_path: str, dst: str | Path) -> Path:
         """Download one of the version's artifacts into ``dst``."""
         run_id = self.record_run_id(name, version)
@@ -327,6 +325,10 @@ class Registry:
                 tracking_uri=self.settings.tracking_uri,
             )
         return Path(local)
+
+    def run(self, run_id: str) -> Any:
+        """The MLflow run ``run_id`` (params, metrics, tags)."""
+        return self.call(f"reading run {run_id}", self.client.get_run, run_id)
 
     # --- history ----------------------------------------------------------------------
     def record_event(self, event: Event) -> None:
@@ -351,96 +353,14 @@ class Registry:
         ordered = sorted(latest, key=lambda op: latest[op][0], reverse=True)
         return [latest[op][1] for op in ordered]
 
-    # --- the lock -----------------------------------------------------------------------
+    # --- the lock (mlgate.registry.lock) --------------------------------------------------
     def lock_info(self, name: str) -> LockInfo | None:
         """The current holder of the model's lock, or None."""
-        from mlflow.exceptions import MlflowException
+        return lock_holder(self, name)
 
-        try:
-            tags = self.client.get_registered_model(keys.LOCK_MODEL_PREFIX + name).tags or {}
-        except MlflowException as exc:
-            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                return None
-            raise self._translate("reading the lock", exc) from None
-        holder, _, purpose = tags.get(keys.LOCK_HOLDER, "?|?").partition("|")
-        return LockInfo(holder, purpose, float(tags.get(keys.LOCK_EXPIRES, "0")), tags.get(keys.LOCK_TOKEN, ""))
-
-    @contextlib.contextmanager
-    def lock(self, name: str, purpose: str) -> Iterator[LockInfo]:
-        """Hold the model's mutex: a registered model whose unique name works on every backend.
-
-        Waits up to ``lock_wait_seconds``; a lock past its expiry is taken over.
-        """
-        from mlflow.exceptions import MlflowException
-
-        lock_name = keys.LOCK_MODEL_PREFIX + name
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + self.settings.lock_wait_seconds
-        while True:
-            expires = self.clock() + self.settings.lock_ttl_seconds
-            mine = LockInfo(self.settings.actor, purpose, expires, token)
-            try:
-                self.client.create_registered_model(
-                    lock_name,
-                    tags={
-                        keys.IS_LOCK: "true",
-                        keys.LOCK_HOLDER: f"{self.settings.actor}@{os.uname().nodename}:{os.getpid()}|{purpose}",
-                        keys.LOCK_EXPIRES: f"{expires:.3f}",
-                        keys.LOCK_TOKEN: token,
-                    },
-                    description=f"mlgate lock for {name}: {purpose}. Safe to delete once expired.",
-                )
-                break
-            except MlflowException as exc:
-                # RESOURCE_DOES_NOT_EXIST: MLflow looked the name up again after the conflict and the
-                # holder had released it in between. Both mean "contended": try again.
-                contended = ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
-                if getattr(exc, "error_code", "") not in contended:
-                    raise self._translate("taking the lock", exc) from None
-            except Exception as exc:
-                if _is_unreachable(exc):
-                    raise self._unreachable("taking the lock") from None
-                raise
-            held = self.lock_info(name)
-            if held is not None and held.expires < self.clock():
-                self._take_over_expired(lock_name, held)
-                continue
-            if time.monotonic() > deadline:
-                who = f"{held.holder} ({held.purpose})" if held else "another operation"
-                until = datetime.fromtimestamp(held.expires, UTC).isoformat(timespec="seconds") if held else "?"
-                raise LockHeld(
-                    f"model {name!r} is locked by {who} until {until}",
-                    "wait for it to finish and run the command again; a dead holder's lock expires by itself",
-                )
-            time.sleep(0.05 + random.random() * 0.2)
-        try:
-            yield mine
-        finally:
-            self._release(lock_name, token)
-
-    def _take_over_expired(self, lock_name: str, seen: LockInfo) -> None:
-        """Rename the expired lock aside (only one taker can), then delete it."""
-        from mlflow.exceptions import MlflowException
-
-        aside = f"{lock_name}.expired.{uuid.uuid4().hex[:8]}"
-        try:
-            self.client.rename_registered_model(lock_name, aside)
-        except MlflowException:
-            return  # someone else took it over or released it; try again
-        tags = self.client.get_registered_model(aside).tags or {}
-        if tags.get(keys.LOCK_TOKEN) != seen.token:
-            with contextlib.suppress(MlflowException):  # a fresh lock: give it back
-                self.client.rename_registered_model(aside, lock_name)
-            return
-        with contextlib.suppress(MlflowException):
-            self.client.delete_registered_model(aside)
-
-    def _release(self, lock_name: str, token: str) -> None:
-        # Best effort: if the registry is gone, the lock expires by itself.
-        with contextlib.suppress(Exception):
-            tags = self.client.get_registered_model(lock_name).tags or {}
-            if tags.get(keys.LOCK_TOKEN) == token:
-                self.client.delete_registered_model(lock_name)
+    def lock(self, name: str, purpose: str) -> contextlib.AbstractContextManager[LockInfo]:
+        """Hold the model's mutex (see mlgate.registry.lock); waits up to ``lock_wait_seconds``."""
+        return hold_lock(self, name, purpose)
 
 
 def _quote(value: str) -> str:

@@ -1,9 +1,9 @@
-"""Which changes need a canary before production, by the rollout policy's ``require_canary`` rules.
+"""Gating: a version needs a passing gate report for its stage, and a risky change needs a canary first.
 
 A version may go straight to production after staging unless, compared with the current
 production version, it binds a new major data-contract version, belongs to another model
 family (flavor or estimator class), or moves a metric both record by more than the allowed
-relative delta. The rules apply once ``mlflow_config/rollout.yaml`` exists (the project ships one).
+relative delta. Those rules apply once ``mlflow_config/rollout.yaml`` exists (the project ships one).
 `mlgate promote --to production` enforces them; ``--force --reason`` bypasses them, on record.
 """
 
@@ -12,13 +12,18 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from mlgate.exceptions import MlgateError, TransitionRefused
-from mlgate.registry import keys
+from mlgate.exceptions import GateFailed, MlgateError, TransitionRefused
+from mlgate.gate import gate_record
+from mlgate.gate.engine import run_gate
+from mlgate.gate.policy import policy_files
+from mlgate.gate.report import store_report
+from mlgate.registry import keys, mlflow_uris
 from mlgate.release.rollout.policy import ROLLOUT_FILE, load_rollout_policy
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
 
+GATED_STAGES = ("staging", "canary", "production")
 FAMILY_TAG = "mlgate.model_family"  # optional version tag naming the family explicitly
 AUTOLOG_CLASS_TAG = "estimator_class"  # what mlflow.sklearn.autolog writes on the run
 
@@ -39,13 +44,11 @@ def model_family(registry: Registry, name: str, version: str) -> str:
     if tags.get(FAMILY_TAG):
         return tags[FAMILY_TAG]
     if mv.run_id:
-        run = registry.call("reading the version's run", registry.client.get_run, mv.run_id)
+        run = registry.run(mv.run_id)
         if run.data.tags.get(AUTOLOG_CLASS_TAG):
             return str(run.data.tags[AUTOLOG_CLASS_TAG])
     from mlflow.models import get_model_info
     from mlflow.pyfunc import load_model
-
-    from mlgate.registry import mlflow_uris
 
     uri = f"models:/{name}/{version}"
     with mlflow_uris(registry.settings):
@@ -63,7 +66,7 @@ def _metrics(registry: Registry, name: str, version: str) -> dict[str, float]:
     mv = registry.version(name, version)
     if not mv.run_id:
         return {}
-    run = registry.call("reading the version's run", registry.client.get_run, mv.run_id)
+    run = registry.run(mv.run_id)
     return dict(run.data.metrics or {})
 
 
@@ -115,3 +118,34 @@ def ensure_no_canary_needed(registry: Registry, name: str, version: str) -> None
             f"run `mlgate rollout start {name} {version}` (rollout.yaml: require_canary), "
             "or bypass with --force --reason",
         )
+
+
+def ensure_gate(registry: Registry, name: str, version: str, stage: str, force: bool = False) -> str:
+    """Pass the gate of ``stage`` for ``version``, or raise GateFailed listing the failed checks.
+
+    A passing report for the same version under the same policy hash is reused; otherwise the
+    gate runs now and its report is stored on the version. ``force`` skips a gate that has not
+    passed (the caller records the bypass). Returns "passed", or the FORCED note to record.
+    """
+    if stage not in GATED_STAGES:
+        return "not required"
+    record = gate_record(registry, name, version, stage)
+    if record.passed:
+        return "passed"
+    if force:
+        return f"FORCED past the gate: {record.explain()}"
+    if not policy_files(registry.settings, name):
+        raise GateFailed(
+            f"{name} v{version} cannot go to {stage}: {record.explain()}, and there is no release policy "
+            "(mlflow_config/policy.yaml) to run it under",
+            "create the policy (see README: The release gate), or bypass with --force --reason",
+        )
+    report = store_report(registry, run_gate(registry, name, version, stage))
+    if report.passed:
+        return "passed"
+    failures = "\n".join(f"  ✗ {r.name}: {r.evidence}" for r in report.failures) or "  (no check ran)"
+    raise GateFailed(
+        f"{name} v{version} cannot go to {stage}: {report.summary()}\n{failures}",
+        f"fix the failed checks (report {report.artifacts.get('html')}), then promote again; "
+        "or bypass with --force --reason",
+    )

@@ -10,11 +10,12 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from mlgate.config import load_settings
 from mlgate.exceptions import ServingError
 from mlgate.heap import settle
+from mlgate.registry import Registry
 
 if TYPE_CHECKING:
-    from mlgate.registry import Registry
     from mlgate.serving.app import Gateway
 
 __all__ = ["RunningGateway", "running_gateway", "serve"]
@@ -99,22 +100,20 @@ def serve(
             access_log=access_log,
         )
         return
-    from mlgate.api import connect
     from mlgate.serving.app import create_app
 
-    app = create_app(connect(), name, version)
+    app = create_app(Registry.from_settings(load_settings()), name, version)
     settle()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 def app_from_environment() -> Any:
     """App factory for multi-worker serving: model and version from MLGATE_SERVE_MODEL / _VERSION."""
-    from mlgate.api import connect
     from mlgate.serving.app import create_app
 
     name = os.environ.get("MLGATE_SERVE_MODEL")
     if not name:
         raise ServingError("MLGATE_SERVE_MODEL is not set", "start the gateway with `mlgate serve NAME`")
-    app = create_app(connect(), name, os.environ.get("MLGATE_SERVE_VERSION") or None)
+    app = create_app(Registry.from_settings(load_settings()), name, os.environ.get("MLGATE_SERVE_VERSION") or None)
     settle()
     return app

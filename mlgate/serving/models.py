@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlgate.contracts import contract_of_version
 from mlgate.exceptions import MlgateError, ServingError
 from mlgate.registry import Event, keys
 from mlgate.registry.package import load_package
@@ -84,7 +85,6 @@ def load_version(registry: Registry, name: str, version: str) -> LoadedModel:
 
 
 def _contract_of(registry: Registry, name: str, version: str) -> Any:
-    from mlgate.contracts import contract_of_version
 
     return contract_of_version(registry, name, version)
 

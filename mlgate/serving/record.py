@@ -70,22 +70,6 @@ class Served:
     predictions: Any = None
 
 
-@dataclass(frozen=True)
-class ServiceFigures:
-    """Service-level figures over a window of the record: requests, error rate, latency, throughput."""
-
-    requests: int
-    errors: int
-    error_rate: float
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_p99_ms: float | None
-    throughput_rps: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
 class PredictionStore:
     """Inputs and predictions per model version, at most ``retention_rows`` rows per version."""
 
@@ -201,38 +185,8 @@ class PredictionStore:
                 frame[column] = features[column]
         return frame.reset_index(drop=True)
 
-    def service_figures(
-        self,
-        model: str,
-        version: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        route: str | None = None,
-    ) -> ServiceFigures:
-        """Requests, error rate (any status >= 400), latency quantiles and throughput over a window."""
-        return figures_of(self.window(model, version, since, until, route))
-
     def close(self) -> None:
         self.engine.dispose()
-
-
-def figures_of(window: pd.DataFrame) -> ServiceFigures:
-    """Service figures of a ``window()`` frame, counting each request once (rows share a request_id)."""
-    if window.empty:
-        return ServiceFigures(0, 0, 0.0, None, None, None, None)
-    requests = window.drop_duplicates("request_id")
-    errors = int((requests["status"] >= 400).sum())
-    lat = requests["latency_ms"].astype(float)
-    span = (requests["ts"].max() - requests["ts"].min()).total_seconds()
-    return ServiceFigures(
-        requests=len(requests),
-        errors=errors,
-        error_rate=errors / len(requests),
-        latency_p50_ms=float(lat.quantile(0.5)),
-        latency_p95_ms=float(lat.quantile(0.95)),
-        latency_p99_ms=float(lat.quantile(0.99)),
-        throughput_rps=len(requests) / span if span > 0 else None,
-    )
 
 
 def _rows(item: Served) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlgate.contracts import coerce, fast_validate
 from mlgate.serving.protocol import Problem, RequestError, column_index
 
 _FLOAT = {"double": np.float64, "float": np.float32}
@@ -109,7 +110,6 @@ class Validator:
         A client of the scoring protocol expects one prediction per row sent, so a row the
         contract rejects is a 422 naming its column and problem, never a silently shorter answer.
         """
-        from mlgate.contracts import coerce, fast_validate
 
         # JSON has no integers-with-nulls: coerce parses by the contract's types so a bad value fails
         # its own row, not the whole column.

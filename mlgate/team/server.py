@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlgate.config import Settings, redact_uri
+from mlgate.config.files import check_keys, read_yaml
 from mlgate.exceptions import ConfigError
 
 SERVER_KEYS = {
@@ -179,24 +178,16 @@ def _read_profile(settings: Settings, profile: str) -> dict[str, Any]:
     if not path.is_file():
         known = sorted(p.stem for p in settings.config_dir.glob("*.yaml") if _is_server_profile(p))
         raise ConfigError(f"no server profile {path}", f"server profiles: {', '.join(known) or 'none'}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}", "fix the file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping", f"known keys: {', '.join(sorted(SERVER_KEYS))}")
-    unknown = sorted(set(data) - SERVER_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}", f"known: {', '.join(sorted(SERVER_KEYS))}")
+    data = read_yaml(path)
+    check_keys(data, SERVER_KEYS, str(path))
     return data
 
 
 def _is_server_profile(path: Path) -> bool:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, OSError):
+        return "backend_store_uri" in read_yaml(path)
+    except ConfigError:
         return False
-    return isinstance(data, dict) and "backend_store_uri" in data
 
 
 def _embedded_profile(settings: Settings) -> dict[str, Any]:

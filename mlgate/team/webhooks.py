@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mlgate.alerts import Alert
 from mlgate.exceptions import ConfigError, ModelNotFound, RegistryError
 from mlgate.registry import Event, keys
+from mlgate.registry import webhooks as stored_webhooks
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -60,8 +62,7 @@ def _info(webhook: Any) -> WebhookInfo:
 
 def list_webhooks(registry: Registry) -> list[WebhookInfo]:
     """Every webhook on the server (needs an admin on a basic-auth server)."""
-    found = registry.call("listing webhooks", registry.client.list_webhooks, max_results=1000)
-    return [_info(w) for w in found]
+    return [_info(w) for w in stored_webhooks.list_webhooks(registry)]
 
 
 def register_webhook(
@@ -77,16 +78,9 @@ def register_webhook(
         )
     existing = next((w for w in list_webhooks(registry) if w.name == name), None)
     description = "mlgate: records alias moves made outside mlgate"
-    if existing is not None:
-        webhook = registry.call(
-            f"updating webhook {name!r}", registry.client.update_webhook, existing.id,
-            url=url, events=list(events), secret=secret, status="ACTIVE", description=description,
-        )  # fmt: skip
-    else:
-        webhook = registry.call(
-            f"creating webhook {name!r}", registry.client.create_webhook,
-            name=name, url=url, events=list(events), secret=secret, description=description,
-        )  # fmt: skip
+    webhook = stored_webhooks.save_webhook(
+        registry, name, url, list(events), secret, description, existing.id if existing is not None else None
+    )
     return _info(webhook)
 
 
@@ -95,7 +89,7 @@ def delete_webhook(registry: Registry, name: str) -> bool:
     existing = next((w for w in list_webhooks(registry) if w.name == name), None)
     if existing is None:
         return False
-    registry.call(f"deleting webhook {name!r}", registry.client.delete_webhook, existing.id)
+    stored_webhooks.delete_webhook(registry, existing.id)
     return True
 
 
@@ -263,8 +257,6 @@ def process_delivery(
     )
     note = None
     if alerts is not None:
-        from mlgate.alerts import Alert
-
         sent = alerts.fire(
             Alert(
                 model=name,

@@ -8,8 +8,17 @@ from typing import Any
 
 import yaml
 
+from mlgate import api
 from mlgate.config import Settings
 from mlgate.registry import Registry, mlflow_uris
+
+# What a test process sets so nothing reaches the internet and MLflow prints no progress bars.
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 
 
 def throwaway_settings(folder: str | Path, **overrides: Any) -> Settings:
@@ -103,7 +112,6 @@ def write_card(path: str | Path, **overrides: Any) -> Path:
 
 def registry_with_versions(folder: str | Path, name: str, count: int = 2) -> Registry:
     """A throwaway registry holding ``count`` candidate versions of the tiny model, each with a card."""
-    from mlgate import api
 
     folder = Path(folder)
     registry = throwaway_registry(folder)

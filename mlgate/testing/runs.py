@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.config import Settings
+from mlgate.contracts import load_contract
 from mlgate.registry import Registry, keys, mlflow_uris
+from mlgate.registry.card import parse_card
+from mlgate.testing import card_dict, tiny_training_data
+from mlgate.training import writer
 
 RECORDS = (
     "seed",
@@ -42,18 +46,9 @@ class RecordedRun:
     model_uri: str | None
 
 
-def content_sha256(frame: Any) -> str:
-    """sha256 of a DataFrame's full content, the way mlgate.training computes it."""
-    from mlgate.training import dataset_sha256
-
-    return dataset_sha256(frame)
-
-
 def iris_frames(eval_rows: int | None = None, seed: int = 0) -> tuple[Any, Any, Any]:
     """(features, target, evaluation frame with a ``target`` column); ``eval_rows`` resamples with noise."""
     import numpy as np
-
-    from mlgate.testing import tiny_training_data
 
     x, y = tiny_training_data(seed)
     evaluation = x.assign(target=y)
@@ -99,7 +94,6 @@ def record_training_run(
     With ``model`` the model is logged in the run (explicit pip_requirements, input example).
     """
     import mlflow
-    from mlflow.data.pandas_dataset import from_pandas
 
     omitted = set(omit)
     unknown = omitted - set(RECORDS)
@@ -114,27 +108,20 @@ def record_training_run(
         mlflow.set_experiment(experiment)
         with mlflow.start_run() as run, tempfile.TemporaryDirectory(prefix="mlgate-records-") as tmp:
             folder = Path(tmp)
-            tags: dict[str, str] = {}
             if "seed" not in omitted:
-                mlflow.log_param(keys.SEED_PARAM, seed)
+                writer.write_seed_and_params(seed)
             if "code_revision" not in omitted:
-                tags[keys.CODE_REVISION_TAG] = code_revision
+                writer.write_code_revision(code_revision)
             for context, frame, record in (
                 ("training", training, "training_digest"),
                 ("evaluation", evaluation, "evaluation_digest"),
             ):
-                sha = content_sha256(frame)
-                dataset = from_pandas(frame, name=f"iris-{context}", targets="target", digest=sha[: keys.DIGEST_LENGTH])
-                mlflow.log_input(dataset, context=context)
-                tags[keys.DATASET_NAME_TAG.format(context=context)] = f"iris-{context}"
-                if record not in omitted:
-                    tags[keys.DATASET_SHA256_TAG.format(context=context)] = sha
+                writer.write_dataset(frame, context, f"iris-{context}", "target")
+                if record in omitted:  # a run logged before full-content digests were recorded
+                    mlflow.delete_tag(keys.DATASET_SHA256_TAG.format(context=context))
             if "evaluation_set" not in omitted:
-                path = folder / Path(keys.EVALUATION_ARTIFACT).name
-                evaluation.to_parquet(path, index=False)
-                mlflow.log_artifact(str(path), keys.ARTIFACT_DIR)
-                tags[keys.EVALUATION_TARGET_TAG] = "target"
-                tags[keys.TASK_TAG] = "classification"
+                writer.write_evaluation_set(evaluation)
+                writer.write_task("classification", "target")
             if "transform_tests" not in omitted:
                 cases = "".join(
                     f'<testcase name="test_transform_{i}">'
@@ -144,16 +131,12 @@ def record_training_run(
                 )
                 path = folder / Path(keys.TRANSFORM_TESTS_ARTIFACT).name
                 path.write_text(JUNIT.format(tests=4, failures=transform_failures, cases=cases))
-                mlflow.log_artifact(str(path), keys.ARTIFACT_DIR)
+                writer.write_transform_tests(path)
             if "contract_validation" not in omitted:
-                tags[keys.CONTRACT_VALIDATION_TAG] = contract_validation
+                writer.write_contract_validation(contract_validation == "passed")
             if "reference_profile" not in omitted:
-                from mlgate.monitor.profile import build_profile, save_profile
-
                 predictions = model.predict(x) if model is not None else train_iris(seed).predict(x)
-                path = save_profile(build_profile(x, predictions), folder / Path(keys.REFERENCE_PROFILE_ARTIFACT).name)
-                mlflow.log_artifact(str(path), keys.ARTIFACT_DIR)
-            mlflow.set_tags(tags)
+                writer.write_reference_profile(x, predictions)
             model_uri = None
             if model is not None:
                 info = mlflow.sklearn.log_model(
@@ -184,9 +167,6 @@ def register_recorded(
 
     import yaml
 
-    from mlgate.registry.card import parse_card
-    from mlgate.testing import card_dict
-
     raw_card = card if card is not None else card_dict()
     tags = {keys.CARD: json.dumps(raw_card, sort_keys=True), keys.STATUS: "candidate"}
     text = description
@@ -198,24 +178,10 @@ def register_recorded(
         tags[keys.OWNER] = str(raw_card.get("owner", ""))
     source_text = None
     if contract is not None:
-        from mlgate.contracts import load_contract
-
         bound = load_contract(contract)
         tags.update(bound.to_tags())
         source_text = bound.source_text
-    source, own_run, model_id = registry.resolve_model_uri(model_uri)
-    registry.ensure_model(name)
-    with mlflow_uris(registry.settings):  # the store resolves models:/m-... through the global URI
-        mv = registry.call(
-            "registering",
-            registry.client.create_model_version,
-            name=name,
-            source=source,
-            run_id=run_id or own_run,
-            tags=tags,
-            description=text or "",
-            model_id=model_id,
-        )
+    mv = registry.create_version(name, model_uri, tags, text or "", run_id=run_id)
     version = str(mv.version)
     with tempfile.TemporaryDirectory(prefix="mlgate-register-") as tmp:
         card_file = Path(tmp) / Path(keys.CARD_ARTIFACT).name

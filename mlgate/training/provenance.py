@@ -6,9 +6,7 @@ The pieces ``mlgate.training`` records on a run and ``mlgate reproduce`` compare
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
-import json
 import platform
 import random
 import re
@@ -20,61 +18,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.etree import ElementTree
 
 import numpy as np
 
 from mlgate.exceptions import TrainingError
-
-if TYPE_CHECKING:
-    import pandas as pd
+from mlgate.stats.digest import dataset_sha256 as dataset_sha256
+from mlgate.stats.digest import file_sha256 as file_sha256
 
 #: Packages a scikit-learn model needs at inference, pinned exactly in its requirements.
 DEFAULT_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "skops")
 ENVIRONMENT_FORMAT = 1
 _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _MAX_DIFF_BYTES = 2_000_000
-
-
-# --- digests --------------------------------------------------------------------------------------
-def dataset_sha256(df: pd.DataFrame) -> str:
-    """sha256 of a data frame's full content: column names, dtypes, and every value of every row, in order.
-
-    Unlike MLflow's own dataset digest (first 10,000 rows), a change in any row changes it. The
-    index is not part of the content. Numeric, boolean and datetime columns are hashed as their
-    raw bytes; other columns as length-prefixed text with a separate null mask.
-    """
-    import pandas as pd
-
-    digest = hashlib.sha256()
-    header = {"columns": [str(c) for c in df.columns], "dtypes": [str(t) for t in df.dtypes], "rows": len(df)}
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for i in range(df.shape[1]):
-        column = df.iloc[:, i]
-        dtype = column.dtype
-        if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
-            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
-            continue
-        missing = np.asarray(column.isna().to_numpy(), dtype=bool)
-        if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
-            texts = column.fillna("").tolist()  # pandas str columns hold str values: no conversion needed
-        else:
-            values = column.to_numpy(dtype=object)
-            texts = ["" if null else str(value) for value, null in zip(values, missing, strict=True)]
-        digest.update(np.packbits(missing).tobytes())
-        digest.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
-        digest.update("".join(texts).encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- environment and code ---------------------------------------------------------------------------

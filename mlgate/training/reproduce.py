@@ -224,7 +224,7 @@ def reproduce(
     if not mv.run_id:
         return report.fail("the version has no source run: it was not logged by a tracked training run")
     report.run_id = str(mv.run_id)
-    run = registry.call(f"reading run {mv.run_id}", registry.client.get_run, mv.run_id)
+    run = registry.run(str(mv.run_id))
     params, tags = dict(run.data.params), dict(run.data.tags)
     raw_seed = params.get(keys.SEED_PARAM)
     report.seed = int(raw_seed) if raw_seed is not None and raw_seed.lstrip("-").isdigit() else None

@@ -22,98 +22,39 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlgate.config import Settings, load_settings
-from mlgate.exceptions import CardError, ContractError, TrainingError
+from mlgate.contracts import load_contract, validate
+from mlgate.exceptions import ContractError, TrainingError
 from mlgate.registry import Registry, keys, mlflow_uris
+from mlgate.release.register import Registration
+from mlgate.release.register import register as register_version
+from mlgate.training import writer
 from mlgate.training.provenance import (
     DEFAULT_REQUIREMENTS,
     PytestRun,
     TestResults,
     capture_environment,
     code_revision,
-    dataset_sha256,
-    file_sha256,
     fixed_seeds,
-    installed_packages,
-    parse_junit,
     pip_requirements,
     resolve_entry_point,
-    run_pytest,
     uncommitted_changes,
+)
+from mlgate.training.records import (
+    DatasetRecord,
+    card_with_training_data,
+    evaluation_metrics,
+    infer_task,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from mlgate.api import Registration
-
-__all__ = [  # the provenance helpers are re-exported: mlgate.training is the one import a notebook needs
-    "DEFAULT_REQUIREMENTS",
-    "DatasetRecord",
-    "Fitted",
-    "PytestRun",
-    "TestResults",
-    "TrainingRun",
-    "capture_environment",
-    "card_with_training_data",
-    "code_revision",
-    "dataset_sha256",
-    "evaluation_metrics",
-    "file_sha256",
-    "fixed_seeds",
-    "infer_task",
-    "installed_packages",
-    "parse_junit",
-    "pip_requirements",
-    "resolve_entry_point",
-    "run_pytest",
-    "track",
-    "uncommitted_changes",
-]
-
-
-# --- what an entry point returns ------------------------------------------------------------------------
-@dataclass
-class Fitted:
-    """What a training entry point returns: the fitted model and the exact data it was trained on.
-
-    ``mlgate reproduce`` calls the entry point, compares the digest of ``training_data`` with the
-    recorded one, then compares the model's predictions on the recorded evaluation set.
-    """
-
-    model: Any
-    training_data: pd.DataFrame
-    evaluation_data: pd.DataFrame | None = None
-    target: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DatasetRecord:
-    """A dataset logged on the run: its context, name, full sha256 and shape."""
-
-    context: str
-    name: str
-    sha256: str
-    rows: int
-    columns: int
-
-
-def infer_task(target: pd.Series) -> str:
-    """classification for text, bool, integer or few-valued targets; regression otherwise."""
-    import pandas as pd
-
-    if pd.api.types.is_float_dtype(target.dtype) and target.nunique(dropna=True) > 20:
-        return "regression"
-    return "classification"
 
 
 # --- the tracked run --------------------------------------------------------------------------------------
@@ -152,17 +93,7 @@ class TrainingRun:
         self, df: pd.DataFrame, context: str, name: str, target: str | None = None, source: str | None = None
     ) -> DatasetRecord:
         """Log ``df`` as an MLflow dataset input with its full-content sha256 (tag) and a 36-character digest."""
-        import mlflow
-        from mlflow.data.pandas_dataset import from_pandas
-
-        sha = dataset_sha256(df)
-        digest = sha[: keys.DIGEST_LENGTH]  # MLflow caps a dataset digest at 36 characters
-        dataset = from_pandas(df, source=source, targets=target, name=name, digest=digest)  # type: ignore[arg-type]
-        mlflow.log_input(dataset, context=context)
-        mlflow.set_tags(
-            {keys.DATASET_SHA256_TAG.format(context=context): sha, keys.DATASET_NAME_TAG.format(context=context): name}
-        )
-        record = DatasetRecord(context, name, sha, int(df.shape[0]), int(df.shape[1]))
+        record = writer.write_dataset(df, context, name, target, source)
         self.datasets[context] = record
         return record
 
@@ -182,7 +113,6 @@ class TrainingRun:
         Both frames hold the features and the ``target`` column. Raises ContractError (after recording
         the failed validation on the run) when the training data breaks the contract.
         """
-        import mlflow
 
         for label, frame in (("training", training), ("evaluation", evaluation)):
             if frame is not None and target not in frame.columns:
@@ -191,7 +121,7 @@ class TrainingRun:
         self.task = task or infer_task(training[target])
         if self.task not in ("classification", "regression"):
             raise TrainingError(f"task must be classification or regression, got {self.task!r}", "fix task=")
-        mlflow.set_tags({keys.TASK_TAG: self.task, keys.EVALUATION_TARGET_TAG: target})
+        writer.write_task(self.task, target)
         if contract is not None:
             self.validate(training.drop(columns=[target]), contract)
         self.training_data = training
@@ -199,26 +129,18 @@ class TrainingRun:
         if evaluation is not None:
             self.evaluation_data = evaluation
             self.log_dataset(evaluation, "evaluation", name, target, source)
-            with tempfile.TemporaryDirectory(prefix="mlgate-eval-") as tmp:
-                path = Path(tmp) / Path(keys.EVALUATION_ARTIFACT).name
-                evaluation.to_parquet(path, index=False)
-                mlflow.log_artifact(str(path), str(Path(keys.EVALUATION_ARTIFACT).parent))
+            writer.write_evaluation_set(evaluation)
 
     def validate(self, features: pd.DataFrame, contract: str | Path) -> Any:
         """Validate ``features`` against a contract file; record passed/failed, the report and the contract."""
-        import mlflow
-
-        from mlgate.contracts import load_contract, validate
 
         self.contract_path = Path(contract)
         bound = load_contract(contract)
         report = validate(bound, features)
         self.contract_report = report
         passed = bool(report.success)
-        mlflow.set_tag(keys.CONTRACT_VALIDATION_TAG, "passed" if passed else "failed")
         body = report.to_dict() if hasattr(report, "to_dict") else {"success": passed, "report": str(report)}
-        mlflow.log_dict(body, keys.CONTRACT_VALIDATION_ARTIFACT)
-        mlflow.log_text(bound.source_text, keys.CONTRACT_ARTIFACT)
+        writer.write_contract_validation(passed, body, bound.source_text)
         if not passed:
             raise ContractError(
                 f"the training data breaks contract {bound.name}@{bound.version} ({contract})",
@@ -229,17 +151,8 @@ class TrainingRun:
     # tests ----------------------------------------------------------------------------------------
     def attach_tests(self, junit_path: str | Path) -> TestResults:
         """Attach a JUnit XML report of the feature-transform tests to the run."""
-        import mlflow
 
-        results = parse_junit(junit_path)
-        with tempfile.TemporaryDirectory(prefix="mlgate-tests-") as tmp:
-            copy = Path(tmp) / Path(keys.TRANSFORM_TESTS_ARTIFACT).name
-            copy.write_bytes(Path(junit_path).read_bytes())
-            mlflow.log_artifact(str(copy), str(Path(keys.TRANSFORM_TESTS_ARTIFACT).parent))
-        mlflow.set_tag(keys.TRANSFORM_TESTS_TAG, "passed" if results.passed else "failed")
-        mlflow.log_metrics(
-            {"transform_tests": results.tests, "transform_test_failures": results.failures + results.errors}
-        )
+        results = writer.write_transform_tests(junit_path)
         self.tests = results
         return results
 
@@ -291,15 +204,11 @@ class TrainingRun:
 
     def log_profile(self, model: Any) -> None:
         """Log the reference profile for drift: training features and the model's predictions on them."""
-        import mlflow
-
-        from mlgate.monitor.profile import build_profile
 
         if self.training_data is None or self.target is None:
             raise TrainingError("no training data was logged", "call run.log_data(...) first")
         features = self.training_data.drop(columns=[self.target])
-        profile = build_profile(features, model.predict(features))
-        mlflow.log_dict(profile, keys.REFERENCE_PROFILE_ARTIFACT)
+        writer.write_reference_profile(features, model.predict(features))
 
     def log_model(
         self,
@@ -344,8 +253,6 @@ class TrainingRun:
         self, name: str, card: str | Path | Mapping[str, Any], contract: str | Path | None = None
     ) -> Registration:
         """Register the logged model with its card; the card's training_data is filled in from the run."""
-        from mlgate import api
-
         if self.model_uri is None:
             raise TrainingError("no model was logged in this run", "call run.log_model(model) first")
         training = self.datasets.get("training")
@@ -353,72 +260,8 @@ class TrainingRun:
             raise TrainingError("no training data was logged", "call run.log_data(...) first")
         model_card = card_with_training_data(card, training)
         contract = contract if contract is not None else self.contract_path
-        return api.register(
-            name, self.model_uri, model_card, contract=contract, registry=Registry.from_settings(self.settings)
-        )
-
-
-def card_with_training_data(card: str | Path | Mapping[str, Any], training: DatasetRecord) -> Any:
-    """The model card with ``training_data`` set to the run's training set (name and full sha256).
-
-    A card that already names training data must name the same data.
-    """
-    import yaml
-
-    from mlgate.registry.card import parse_card
-
-    source = "<card>"
-    if isinstance(card, Mapping):
-        data = dict(card)
-    else:
-        source = str(card)
-        try:
-            data = yaml.safe_load(Path(card).read_text()) or {}
-        except OSError as exc:
-            raise CardError(source, [f"cannot read the file: {exc.strerror}"]) from None
-        except yaml.YAMLError as exc:
-            raise CardError(source, [f"not valid YAML: {exc}"]) from None
-    if not isinstance(data, dict):
-        raise CardError(source, ["the card must be a mapping of fields"])
-    stated = data.get("training_data") or {}
-    problems = []
-    if isinstance(stated, dict):
-        if stated.get("sha256") and str(stated["sha256"]).lower() != training.sha256:
-            problems.append(
-                f"training_data.sha256 {stated['sha256']} is not the data this run trained on ({training.sha256}); "
-                "leave it out: it is filled in from the run"
-            )
-        if stated.get("name") and stated["name"] != training.name:
-            problems.append(f"training_data.name {stated['name']!r} differs from the logged data {training.name!r}")
-    if problems:
-        raise CardError(source, problems)
-    data["training_data"] = {"name": training.name, "sha256": training.sha256}
-    return parse_card(data, source)
-
-
-def evaluation_metrics(model: Any, features: pd.DataFrame, target: pd.Series, task: str) -> dict[str, float]:
-    """accuracy, f1 (macro) and ROC AUC for classification; rmse, mae and r2 for regression."""
-    from sklearn import metrics
-
-    predicted = model.predict(features)
-    if task == "regression":
-        return {
-            "rmse": float(np.sqrt(metrics.mean_squared_error(target, predicted))),
-            "mae": float(metrics.mean_absolute_error(target, predicted)),
-            "r2": float(metrics.r2_score(target, predicted)),
-        }
-    result = {
-        "accuracy": float(metrics.accuracy_score(target, predicted)),
-        "f1": float(metrics.f1_score(target, predicted, average="binary" if target.nunique() == 2 else "macro")),
-    }
-    if hasattr(model, "predict_proba") and target.nunique() >= 2:
-        proba = model.predict_proba(features)
-        with contextlib.suppress(ValueError):
-            if proba.shape[1] == 2:
-                result["roc_auc"] = float(metrics.roc_auc_score(target, proba[:, 1]))
-            else:
-                result["roc_auc"] = float(metrics.roc_auc_score(target, proba, multi_class="ovr"))
-    return result
+        bound_contract = None if contract is None else load_contract(contract)
+        return register_version(Registry.from_settings(self.settings), name, self.model_uri, model_card, bound_contract)
 
 
 def _target_settings(target: Settings | Registry | None) -> Settings:
@@ -476,20 +319,17 @@ def track(
         with fixed_seeds(seed) as rng, mlflow.start_run(run_name=run_name) as active:
             run = TrainingRun(settings, active.info.run_id, seed, rng, project)
             run.environment = environment
-            mlflow.log_params(
-                {
-                    keys.SEED_PARAM: seed,
-                    **{k: json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()},
-                }
+            writer.write_seed_and_params(
+                seed, {k: json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()}
             )
-            mlflow.log_dict(environment, keys.ENVIRONMENT_ARTIFACT)
+            writer.write_environment(environment)
             revision = code_revision(project)
             if revision:
-                mlflow.set_tag(keys.CODE_REVISION_TAG, revision)
-                if revision.endswith("-dirty"):
-                    mlflow.log_text(uncommitted_changes(project) or "", keys.CODE_DIFF_ARTIFACT)
+                writer.write_code_revision(
+                    revision, uncommitted_changes(project) if revision.endswith("-dirty") else None
+                )
             if entry_point is not None:
-                mlflow.set_tags({keys.ENTRY_POINT_TAG: entry_point, keys.ENTRY_POINT_PARAMS_TAG: json.dumps(params)})
+                writer.write_entry_point(entry_point, params)
             if tests:
                 run.start_tests(*tests)
             try:

@@ -4,44 +4,60 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlgate.exceptions import PolicyError
-from mlgate.gate.checks import allowed_params, number
+from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed
+from mlgate.gate.spec import CheckSpec, allowed_params, number
 from mlgate.registry import keys
-
-if TYPE_CHECKING:
-    from mlgate.gate.engine import GateContext
+from mlgate.serving import running_gateway
+from mlgate.stats.metrics import known_names, lookup
 
 AREA = "CI/CD"
 
 
-def _metric_name(name: Any, key: str) -> str:
-    from mlgate.gate.engine import HIGHER_IS_BETTER
-
-    if name not in HIGHER_IS_BETTER:
-        raise PolicyError(f"{key}: unknown metric {name!r}", f"metrics mlgate computes: {', '.join(HIGHER_IS_BETTER)}")
-    return str(name)
+def _metric_name(name: Any, key: str, seen: dict[str, str]) -> str:
+    """The canonical name of a metric the policy names (an alias such as roc_auc_ovr is accepted once)."""
+    metric = lookup(str(name))
+    if metric is None:
+        raise PolicyError(f"{key}: unknown metric {name!r}", f"metrics mlgate computes: {', '.join(known_names())}")
+    if metric.name in seen:
+        raise PolicyError(
+            f"{key}: {name!r} and {seen[metric.name]!r} are the same metric ({metric.name})", "keep one of them"
+        )
+    seen[metric.name] = str(name)
+    return metric.name
 
 
 def _thresholds(value: Any, key: str) -> dict[str, dict[str, float]]:
     if not isinstance(value, dict) or not value:
         raise PolicyError(f"{key}: must map metric names to {{min: N}} or {{max: N}}", "e.g. accuracy: {min: 0.9}")
     out: dict[str, dict[str, float]] = {}
+    seen: dict[str, str] = {}
     for metric, bound in value.items():
         where = f"{key}.{metric}"
-        _metric_name(metric, where)
+        name = _metric_name(metric, where, seen)
         if not isinstance(bound, dict) or not bound or set(bound) - {"min", "max"}:
             raise PolicyError(f"{where}: must be {{min: N}} and/or {{max: N}}, got {bound!r}", "e.g. {min: 0.9}")
-        out[str(metric)] = {side: number(limit, f"{where}.{side}") for side, limit in bound.items()}
+        out[name] = {side: number(limit, f"{where}.{side}") for side, limit in bound.items()}
     return out
 
 
 def _tolerances(value: Any, key: str) -> dict[str, float]:
     if not isinstance(value, dict) or not value:
         raise PolicyError(f"{key}: must map metric names to an allowed drop, e.g. accuracy: 0.01", "fix the value")
-    return {_metric_name(m, f"{key}.{m}"): number(t, f"{key}.{m}", minimum=0) for m, t in value.items()}
+    seen: dict[str, str] = {}
+    return {_metric_name(m, f"{key}.{m}", seen): number(t, f"{key}.{m}", minimum=0) for m, t in value.items()}
+
+
+def _not_measured(ctx: GateContext, metric: str, version: str | None = None) -> str:
+    """Why ``metric`` has no value for ``version`` (default: the version under test)."""
+    whose = "" if version is None else f" for production v{version}"
+    reason = ctx.measured(version).unavailable.get(metric)
+    if reason:
+        return f"{metric} cannot be computed{whose}: {reason}"
+    return f"{metric} cannot be computed for a {ctx.evaluation().task} model"
 
 
 def quality_thresholds(ctx: GateContext, params: dict[str, Any]) -> Outcome:
@@ -54,7 +70,7 @@ def quality_thresholds(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     seen, broken = [], []
     for metric, bound in limits.items():
         if metric not in measured:
-            broken.append(f"{metric} cannot be computed for a {ctx.evaluation().task} model")
+            broken.append(_not_measured(ctx, metric))
             continue
         value = measured[metric]
         text = f"{metric}={value:.4f}"
@@ -75,8 +91,6 @@ def quality_thresholds(ctx: GateContext, params: dict[str, Any]) -> Outcome:
 
 def no_regression(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     """No metric worse than the production version's beyond its tolerance, both scored on the same data."""
-    from mlgate.gate.engine import HIGHER_IS_BETTER
-
     tolerance: dict[str, float] = params.get("tolerance") or {}
     if not tolerance:
         return failed("the policy sets no tolerance per metric", "set checks.no_regression.tolerance in the policy")
@@ -87,11 +101,12 @@ def no_regression(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     rows = len(ctx.evaluation().target)
     seen, worse = [], []
     for metric, allowed in tolerance.items():
-        if metric not in mine:
-            worse.append(f"{metric} cannot be computed for a {ctx.evaluation().task} model")
+        if metric not in mine or metric not in theirs:
+            worse.append(_not_measured(ctx, metric, None if metric not in mine else production))
             continue
-        delta = mine[metric] - theirs[metric]
-        loss = -delta if HIGHER_IS_BETTER[metric] else delta
+        known = lookup(metric)
+        assert known is not None  # the policy accepts only metrics of the vocabulary
+        loss = known.loss(mine[metric], theirs[metric])
         text = f"{metric} {mine[metric]:.4f} vs production v{production} {theirs[metric]:.4f}"
         if loss > allowed:
             worse.append(f"{text}: worse by {loss:.4f} > tolerance {allowed}")
@@ -149,7 +164,6 @@ def serves_input_example(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     example = ctx.package().input_example
     if example is None:
         return failed("no input example was logged with the model", "log the model with input_example=")
-    running_gateway = ctx.require("mlgate.serving", "running_gateway", "starts the gateway")
     timeout = float(params.get("timeout_seconds", 30.0))
     body = {"dataframe_split": json.loads(example.to_json(orient="split", index=False))}
     with running_gateway(ctx.registry, ctx.name, port=0, version=ctx.version, record=False) as url:
@@ -171,9 +185,17 @@ def serves_input_example(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     )
 
 
-CHECKS = {
-    "quality_thresholds": (quality_thresholds, allowed_params(("metrics",), metrics=_thresholds)),
-    "no_regression": (no_regression, allowed_params(("tolerance",), tolerance=_tolerances)),
-    "transform_tests": (transform_tests, allowed_params(min_tests=lambda v, k: int(number(v, k, minimum=1)))),
-    "serves_input_example": (serves_input_example, allowed_params(timeout_seconds=lambda v, k: number(v, k, 1))),
-}
+def _min_tests(value: Any, key: str) -> int:
+    return int(number(value, key, minimum=1))
+
+
+def _timeout(value: Any, key: str) -> float:
+    return number(value, key, minimum=1)
+
+
+SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec("quality_thresholds", AREA, quality_thresholds, allowed_params(("metrics",), metrics=_thresholds)),
+    CheckSpec("no_regression", AREA, no_regression, allowed_params(("tolerance",), tolerance=_tolerances)),
+    CheckSpec("transform_tests", AREA, transform_tests, allowed_params(min_tests=_min_tests)),
+    CheckSpec("serves_input_example", AREA, serves_input_example, allowed_params(timeout_seconds=_timeout)),
+)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlgate.gate.checks import no_params
+from mlgate.contracts import compatible
+from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed, warned
+from mlgate.gate.spec import CheckSpec, no_params
 from mlgate.registry import keys
-
-if TYPE_CHECKING:
-    from mlgate.gate.engine import GateContext
 
 AREA = "data contract"
 
@@ -59,7 +58,6 @@ def contract_compatible(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     production = ctx.production_version
     if production is None:
         return passed("no other version is in production: nothing to be compatible with (first release)")
-    compatible = ctx.require("mlgate.contracts", "compatible", "compares two contracts")
     new = ctx.contract()
     old = ctx.contract(production)
     if new is None:
@@ -84,8 +82,8 @@ def contract_compatible(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     )
 
 
-CHECKS = {
-    "contract_bound": (contract_bound, no_params),
-    "contract_validated": (contract_validated, no_params),
-    "contract_compatible": (contract_compatible, no_params),
-}
+SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec("contract_bound", AREA, contract_bound, no_params),
+    CheckSpec("contract_validated", AREA, contract_validated, no_params),
+    CheckSpec("contract_compatible", AREA, contract_compatible, no_params),
+)

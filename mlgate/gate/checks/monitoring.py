@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mlgate.alerts import on_duty
 from mlgate.exceptions import ConfigError
-from mlgate.gate.checks import allowed_params, boolean, no_params
+from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed, warned
+from mlgate.gate.spec import CheckSpec, allowed_params, boolean, no_params
 from mlgate.registry import keys
-
-if TYPE_CHECKING:
-    from mlgate.gate.engine import GateContext
+from mlgate.stats.profile import load_profile
 
 AREA = "monitoring"
 
 
 def reference_profile(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     """A reference profile (feature and prediction distributions) is logged with the version."""
-    load_profile = ctx.require("mlgate.monitor.profile", "load_profile", "reads the reference profile")
     profile = load_profile(ctx.registry, ctx.name, ctx.version)
     if profile is None:
         return failed(
             f"no reference profile is logged with the version ({keys.REFERENCE_PROFILE_ARTIFACT})",
-            "log one at training (mlgate.monitor.profile.build_profile + log_profile) so drift can be measured",
+            "log one at training (run.log_model in mlgate.training does, or mlgate.stats.profile.build_profile "
+            "+ log_profile) so drift can be measured",
         )
     features = profile.get("features") or {}
     predictions = profile.get("prediction") or {}
@@ -44,7 +44,6 @@ def alert_owner(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     owner = ctx.tags.get(keys.OWNER)
     if not owner:
         return failed("the version names no owner (tag mlgate.owner)", "register it with a model card naming the owner")
-    on_duty = ctx.require("mlgate.alerts", "on_duty", "resolves who is on duty for an owner")
     try:
         duty = on_duty(ctx.settings, owner)
     except ConfigError as exc:
@@ -62,7 +61,7 @@ def alert_owner(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     return passed(text)
 
 
-CHECKS = {
-    "reference_profile": (reference_profile, allowed_params(require_predictions=boolean)),
-    "alert_owner": (alert_owner, no_params),
-}
+SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec("reference_profile", AREA, reference_profile, allowed_params(require_predictions=boolean)),
+    CheckSpec("alert_owner", AREA, alert_owner, no_params),
+)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlgate.gate.checks import no_params
+from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed
+from mlgate.gate.spec import CheckSpec, no_params
 from mlgate.registry.card import card_from_tags, card_problems
-
-if TYPE_CHECKING:
-    from mlgate.gate.engine import GateContext
 
 AREA = "registry"
 
@@ -35,7 +33,7 @@ def description_present(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     return passed(f"{len(description)} characters: {first[:80]}")
 
 
-CHECKS = {
-    "card_complete": (card_complete, no_params),
-    "description_present": (description_present, no_params),
-}
+SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec("card_complete", AREA, card_complete, no_params),
+    CheckSpec("description_present", AREA, description_present, no_params),
+)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlgate.gate.checks import no_params
+from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed, warned
+from mlgate.gate.spec import CheckSpec, no_params
 from mlgate.registry import keys
-
-if TYPE_CHECKING:
-    from mlgate.gate.engine import GateContext
+from mlgate.stats.digest import dataset_sha256
 
 AREA = "reproducibility"
 DATASET_CONTEXTS = ("training", "evaluation")
@@ -113,7 +112,6 @@ def _evaluation_set_matches(ctx: GateContext) -> str:
     local = ctx.artifact(keys.EVALUATION_ARTIFACT)
     if local is None:
         return ""  # quality_thresholds reports a missing evaluation set
-    dataset_sha256 = ctx.require("mlgate.training", "dataset_sha256", "hashes a dataset's full content")
     import pandas as pd
 
     recorded = ctx.run_tags.get(keys.DATASET_SHA256_TAG.format(context="evaluation"), "")
@@ -159,10 +157,10 @@ def code_revision(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     return passed(f"code revision {revision}")
 
 
-CHECKS = {
-    "requirements_pinned": (requirements_pinned, no_params),
-    "seed_recorded": (seed_recorded, no_params),
-    "dataset_digests": (dataset_digests, no_params),
-    "model_loads": (model_loads, no_params),
-    "code_revision": (code_revision, no_params),
-}
+SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec("requirements_pinned", AREA, requirements_pinned, no_params),
+    CheckSpec("seed_recorded", AREA, seed_recorded, no_params),
+    CheckSpec("dataset_digests", AREA, dataset_digests, no_params),
+    CheckSpec("model_loads", AREA, model_loads, no_params),
+    CheckSpec("code_revision", AREA, code_revision, no_params),
+)

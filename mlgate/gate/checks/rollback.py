@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlgate.gate.checks import allowed_params, boolean, no_params
+from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed, warned
+from mlgate.gate.spec import CheckSpec, allowed_params, boolean, no_params
 from mlgate.registry import keys, states
 from mlgate.registry.card import card_from_tags
-
-if TYPE_CHECKING:
-    from mlgate.gate.engine import GateContext
 
 AREA = "rollback"
 
@@ -56,7 +54,7 @@ def data_migrations(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     )
 
 
-CHECKS = {
-    "last_known_good": (last_known_good, no_params),
-    "data_migrations": (data_migrations, allowed_params(allow_irreversible=boolean)),
-}
+SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec("last_known_good", AREA, last_known_good, no_params),
+    CheckSpec("data_migrations", AREA, data_migrations, allowed_params(allow_irreversible=boolean)),
+)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mlgate.exceptions import RollbackError
-from mlgate.release.rollback.execute import ABORT_ROLLOUT, NOTHING, RollbackPlan, RollbackResult, plan_rollback
+from mlgate.release.rollback.plan import ABORT_ROLLOUT, NOTHING, RollbackPlan, RollbackResult, plan_rollback
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry

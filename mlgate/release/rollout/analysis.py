@@ -1,4 +1,8 @@
-"""Canary analysis: canary against production on the gateway's live record, judged by the policy's thresholds."""
+"""Canary analysis: canary against production on the gateway's live record, judged by the policy's thresholds.
+
+The figures (request counts, error rate, latency percentiles, PSI, the KPI query) are
+mlgate.stats', the same ones monitoring reports; this module compares them and decides.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
 from mlgate.exceptions import MlgateError
+from mlgate.stats.drift import sample_psi
+from mlgate.stats.kpi import query_value
+from mlgate.stats.requests import failed, request_figures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -16,7 +21,6 @@ if TYPE_CHECKING:
     from mlgate.release.rollout.policy import KpiSpec, RolloutPolicy
 
 PASS, FAIL, WAIT = "pass", "fail", "wait"
-_EPS = 1e-4
 
 
 class RecordSource(Protocol):
@@ -94,72 +98,10 @@ class Analysis:
 
 
 def route_figures(frame: pd.DataFrame, route: str) -> RouteFigures:
-    """Requests, failed requests (HTTP >= 400), error rate and p99 latency of one route.
-
-    The record holds one row per predicted input row; each request is counted once.
-    """
-    rows = frame[frame["route"] == route] if len(frame) else frame
-    if "request_id" in rows.columns:
-        rows = rows.drop_duplicates("request_id")
-    requests = len(rows)
-    if requests == 0:
-        return RouteFigures(route, None, 0, 0, None, None)
-    status = np.asarray(rows["status"], dtype=float)
-    errors = int((status >= 400).sum())
-    latency = np.asarray(rows["latency_ms"], dtype=float)
-    latency = latency[~np.isnan(latency)]
-    p99 = float(np.percentile(latency, 99)) if latency.size else None
-    versions = rows["version"].astype(str).unique()
-    version = versions[0] if len(versions) == 1 else ",".join(sorted(versions))
-    return RouteFigures(route, version, requests, errors, errors / requests, p99)
-
-
-def _numbers(values: Any) -> np.ndarray | None:
-    """The values as floats (None dropped), or None when some are not numbers (labels, lists)."""
-    import pandas as pd
-
-    series = pd.Series(values).dropna() if not isinstance(values, pd.Series) else values.dropna()
-    if series.dtype.kind in "fiub":
-        return series.to_numpy(dtype=float)
-    try:
-        return series.astype(float).to_numpy()
-    except (TypeError, ValueError):
-        return None
-
-
-def _shares(counts: np.ndarray) -> np.ndarray:
-    return np.clip(counts / counts.sum(), _EPS, None)
-
-
-def psi(expected: Any, actual: Any, bins: int = 10) -> float:
-    """Population stability index of ``actual`` against ``expected`` (vectorised).
-
-    Few distinct values (or non-numeric ones, such as class labels) are compared as categories;
-    otherwise on ``bins`` quantile bins of ``expected``. Empty bins are floored at 1e-4.
-    """
-    import pandas as pd
-
-    exp, act = _numbers(expected), _numbers(actual)
-    if exp is not None and act is not None:
-        if exp.size == 0 or act.size == 0:
-            raise MlgateError("PSI needs values on both sides", "wait for traffic on both routes")
-        if np.unique(exp).size > 2 * bins:
-            edges = np.unique(np.quantile(exp, np.linspace(0, 1, bins + 1)[1:-1]))
-            e_counts = np.bincount(np.searchsorted(edges, exp, side="right"), minlength=edges.size + 1)
-            a_counts = np.bincount(np.searchsorted(edges, act, side="right"), minlength=edges.size + 1)
-            e, a = _shares(e_counts), _shares(a_counts)
-            return float(np.sum((a - e) * np.log(a / e)))
-        keys_e, keys_a = pd.Series(exp), pd.Series(act)
-    else:
-        keys_e = pd.Series(list(expected)).dropna().astype(str)
-        keys_a = pd.Series(list(actual)).dropna().astype(str)
-    if keys_e.empty or keys_a.empty:
-        raise MlgateError("PSI needs values on both sides", "wait for traffic on both routes")
-    count_e, count_a = keys_e.value_counts(), keys_a.value_counts()
-    categories = count_e.index.union(count_a.index)
-    e = _shares(count_e.reindex(categories, fill_value=0).to_numpy())
-    a = _shares(count_a.reindex(categories, fill_value=0).to_numpy())
-    return float(np.sum((a - e) * np.log(a / e)))
+    """Requests, failed requests (HTTP >= 400), error rate and p99 latency of one route (each request once)."""
+    figures = request_figures(frame, route=route)
+    version = ",".join(figures.versions) if figures.versions else None
+    return RouteFigures(route, version, figures.requests, figures.errors, figures.error_rate, figures.latency_p99_ms)
 
 
 def kpi_value(
@@ -168,20 +110,14 @@ def kpi_value(
     """The business KPI of one route over the window, from the policy's SQL query (None without data)."""
     import sqlalchemy as sa
 
+    params = {"model": model, "version": version, "route": route, "since": since, "until": until}
     try:
-        engine = sa.create_engine(spec.url)
-        with engine.connect() as conn:
-            value = conn.execute(
-                sa.text(spec.query),
-                {"model": model, "version": version, "route": route, "since": since, "until": until},
-            ).scalar()
-        engine.dispose()
+        return query_value(spec.url, spec.query, params)
     except sa.exc.SQLAlchemyError as exc:
         raise MlgateError(
             f"the KPI query failed: {str(exc).splitlines()[0]}",
             "fix rollout.analysis.kpi (url, query) in policy.yaml",
         ) from None
-    return None if value is None else float(value)
 
 
 def _criterion(name: str, value: float | None, threshold: float, detail: str) -> Criterion:
@@ -235,10 +171,10 @@ def analyze(
             f"ratio {ratio if ratio is not None else float('nan'):.2f} allowed {t.max_p99_latency_ratio:g}",
         )
     )
-    ok = frame["status"].astype(float) < 400
-    prod_pred = frame.loc[(frame["route"] == "production") & ok, "prediction"]
-    canary_pred = frame.loc[(frame["route"] == "canary") & ok, "prediction"]
-    value = psi(prod_pred, canary_pred) if len(prod_pred) and len(canary_pred) else None
+    ok = ~failed(frame["status"])
+    prod_pred = frame.loc[(frame["route"] == "production").to_numpy() & ok, "prediction"]
+    canary_pred = frame.loc[(frame["route"] == "canary").to_numpy() & ok, "prediction"]
+    value = sample_psi(prod_pred, canary_pred) if len(prod_pred) and len(canary_pred) else None
     criteria.append(
         _criterion(
             "prediction PSI",

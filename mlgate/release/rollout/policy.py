@@ -27,34 +27,17 @@ key is optional; ``models: {NAME: {...}}`` overrides any of them for one model::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from mlgate.config.durations import parse_duration
+from mlgate.config.files import read_yaml
 from mlgate.exceptions import PolicyError
 
 if TYPE_CHECKING:
     from mlgate.config import Settings
 
 ROLLOUT_FILE = "rollout.yaml"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(text: str | float | int, what: str = "duration") -> float:
-    """Seconds in ``10m`` / ``30s`` / ``1.5h`` / ``250ms`` / a bare number of seconds."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        seconds = float(text)
-    else:
-        match = _DURATION.match(str(text))
-        if not match:
-            raise PolicyError(f"{what}: cannot read {text!r} as a duration", "write it like 30s, 10m or 1h")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 0:
-        raise PolicyError(f"{what}: must not be negative, got {text!r}", "write it like 30s, 10m or 1h")
-    return seconds
 
 
 def parse_steps(raw: Any, what: str = "steps") -> tuple[float, ...]:
@@ -205,7 +188,7 @@ def parse_rollout_policy(data: Any, source: str = ROLLOUT_FILE, model: str | Non
     base = RolloutPolicy()
     return RolloutPolicy(
         steps=parse_steps(section["steps"], where + ".steps") if "steps" in section else base.steps,
-        bake_seconds=parse_duration(section.get("bake", base.bake_seconds), where + ".bake"),
+        bake_seconds=parse_duration(section.get("bake", base.bake_seconds), f"{where}: bake", error=PolicyError),
         min_requests=int(_number(section, "min_requests", base.min_requests, where)),
         max_extensions=int(_number(section, "max_extensions", base.max_extensions, where)),
         thresholds=thresholds,
@@ -219,8 +202,4 @@ def load_rollout_policy(settings: Settings, model: str | None = None) -> Rollout
     path = settings.config_file(ROLLOUT_FILE)
     if path is None:
         return RolloutPolicy()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path} is not valid YAML: {exc}", "fix the file") from None
-    return parse_rollout_policy(data, str(path), model)
+    return parse_rollout_policy(read_yaml(path, error=PolicyError), str(path), model)

@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlgate.exceptions import MlgateError
+from mlgate.registry import keys, utcnow
+
 if TYPE_CHECKING:
     from mlgate.registry import Registry
 
@@ -34,9 +37,6 @@ class Expected:
 
 def read_reference(registry: Registry, name: str, version: str) -> tuple[Expected | None, str | None]:
     """The version's recorded smoke reference if it is valid; else None and, if one was ignored, why."""
-    from mlgate.exceptions import MlgateError
-    from mlgate.registry import keys
-
     try:
         raw = (registry.version(name, version).tags or {}).get(keys.SMOKE_REFERENCE)
     except MlgateError:
@@ -77,8 +77,6 @@ def record_reference(registry: Registry, name: str, version: str, expected: Expe
     or the registry refuses the write (e.g. a READ-only user): the smoke test does not fail on it.
     """
     from importlib.metadata import version as package_version
-
-    from mlgate.registry import keys, utcnow
 
     try:
         text = json.dumps(

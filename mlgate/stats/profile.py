@@ -12,9 +12,9 @@ A profile is a JSON-serialisable dict::
     categorical: {"kind": "categorical", "count", "null_rate",
                   "frequencies": {value: count}, "other": count beyond the top categories}
 
-Numeric bins are the reference's deciles (open at both ends), so PSI is computed on the
-reference's own bins; the 101 quantiles and the reference CDF
-at them (exact, ties included) serve a KS test.
+Numeric bins are the reference's deciles (open at both ends, see mlgate.stats.drift), so PSI is
+computed on the reference's own bins; the 101 quantiles and the reference CDF at them (exact,
+ties included) serve a KS test.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlgate.registry import keys
+from mlgate.stats.drift import NUMERIC_BINS, category_key, decile_edges, numeric_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from mlgate.registry import Registry
 
 FORMAT = 1
-NUMERIC_BINS = 10
 TOP_CATEGORIES = 50
 PREDICTION = "prediction"
 
@@ -51,15 +51,6 @@ def column_kind(series: pd.Series, is_prediction: bool = False) -> str:
     return "numeric"
 
 
-def category_key(value: Any) -> str:
-    """The string under which a category value is counted (JSON keys are strings)."""
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def profile_column(series: pd.Series, kind: str, bins: int = NUMERIC_BINS, top: int = TOP_CATEGORIES) -> dict[str, Any]:
     """The profile of one column (see the module docstring)."""
     total = len(series)
@@ -72,8 +63,8 @@ def profile_column(series: pd.Series, kind: str, bins: int = NUMERIC_BINS, top: 
             out.update(edges=[], counts=[0], quantiles=[], min=None, max=None, mean=None, std=None)
             return out
         quantiles = np.quantile(finite, np.linspace(0, 1, 101))
-        inner = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
-        counts = np.bincount(np.searchsorted(inner, finite, side="right"), minlength=inner.size + 1)
+        inner = decile_edges(finite, bins)
+        counts, _nulls = numeric_counts(finite, inner)
         out.update(
             edges=[float(e) for e in inner],
             counts=[int(c) for c in counts],
@@ -157,8 +148,7 @@ def log_profile(registry: Registry, name: str, version: str, profile: dict[str, 
 def load_profile(registry: Registry, name: str, version: str | int) -> dict[str, Any] | None:
     """The reference profile logged with a version, or None when it has none."""
     run_id = registry.record_run_id(name, str(version))
-    listed = registry.call("listing artifacts", registry.client.list_artifacts, run_id, keys.ARTIFACT_DIR)
-    if keys.REFERENCE_PROFILE_ARTIFACT not in {f.path for f in listed}:
+    if keys.REFERENCE_PROFILE_ARTIFACT not in registry.list_run_artifacts(run_id, keys.ARTIFACT_DIR):
         return None
     with tempfile.TemporaryDirectory(prefix="mlgate-profile-") as tmp:
         local = registry.download_version_artifact(name, str(version), keys.REFERENCE_PROFILE_ARTIFACT, tmp)

@@ -1,0 +1,107 @@
+"""A rollout's state as stored on the registered model (tag ``mlgate.rollout``), and its events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlgate.exceptions import MlgateError, TransitionRefused
+from mlgate.registry import Event, keys
+
+if TYPE_CHECKING:
+    from mlgate.registry import Registry
+
+RUNNING, PAUSED, ABORTED, COMPLETED = "running", "paused", "aborted", "completed"
+COMPLETING = "completing"  # written before the canary becomes production; a resumed run finishes it
+ACTIVE = (RUNNING, PAUSED)
+ABORT_SIGNAL = "canary.aborted"  # the alert signal of an aborted canary
+Clock = Callable[[], float]
+
+
+@dataclass
+class RolloutState:
+    """One rollout as stored in the registry."""
+
+    model: str
+    version: str
+    baseline: str  # production version when the rollout started
+    steps: list[float]
+    bake_seconds: float
+    step: int = 0
+    status: str = RUNNING
+    started_at: float = 0.0
+    step_started_at: float = 0.0
+    extensions: int = 0
+    actor: str = "unknown"
+    reason: str | None = None
+    ended_at: float | None = None
+    outcome: str | None = None  # why it paused, aborted or completed
+    last_analysis: dict[str, Any] | None = None
+
+    @property
+    def weight(self) -> float:
+        return self.steps[self.step]
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def decision_due(self) -> float:
+        """When the current step is judged: one bake period per try (more when traffic was short)."""
+        return self.step_started_at + self.bake_seconds * (1 + self.extensions)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> RolloutState:
+        data = json.loads(text)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def load_state(registry: Registry, name: str) -> RolloutState | None:
+    """The rollout stored on the model (the latest, whatever its status), or None."""
+    raw = registry.model_tags(name).get(keys.ROLLOUT)
+    if not raw:
+        return None
+    try:
+        return RolloutState.from_json(raw)
+    except (ValueError, TypeError, KeyError):
+        raise MlgateError(
+            f"the rollout state on {name!r} (tag {keys.ROLLOUT}) is unreadable",
+            f"inspect it in the MLflow UI; `mlgate rollout abort {name}` resets it",
+        ) from None
+
+
+def save_state(registry: Registry, state: RolloutState) -> None:
+    registry.set_model_tag(state.model, keys.ROLLOUT, state.to_json())
+
+
+def record_event(
+    registry: Registry, state: RolloutState, action: str, result: str = "completed", **details: Any
+) -> None:
+    registry.record_event(
+        Event(
+            action=action,
+            model=state.model,
+            from_version=state.baseline,
+            to_version=state.version,
+            actor=registry.settings.actor,
+            reason=details.pop("reason", None),
+            result=result,
+            details={"step": state.step + 1, "of": len(state.steps), "weight": state.weight, **details},
+        )
+    )
+
+
+def active_rollout(registry: Registry, name: str) -> RolloutState:
+    state = load_state(registry, name)
+    if state is None or not state.active:
+        raise TransitionRefused(
+            f"{name} has no rollout in progress" + (f" (the last one {state.status})" if state else ""),
+            f"start one with `mlgate rollout start {name} VERSION`",
+        )
+    return state

@@ -1,0 +1,1 @@
+"""Figures over data shared by analysis and monitoring: PSI and tests, request figures, the metric vocabulary."""

@@ -326,7 +326,7 @@ def track(
             revision = code_revision(project)
             if revision:
                 writer.write_code_revision(
-                    revision, uncommitted_changes(project) if revision.endswith("-dirty") else None
+                    revision, (uncommitted_changes(project) or "") if revision.endswith("-dirty") else None
                 )
             if entry_point is not None:
                 writer.write_entry_point(entry_point, params)

@@ -37,12 +37,12 @@ def write_environment(environment: Mapping[str, Any]) -> None:
 
 
 def write_code_revision(revision: str, diff: str | None = None) -> None:
-    """The git revision (``-dirty`` when the tree had changes, with ``diff`` as an artifact)."""
+    """The git revision (``-dirty`` when the tree had changes) and the uncommitted ``diff``, when given."""
     import mlflow
 
     mlflow.set_tag(keys.CODE_REVISION_TAG, revision)
-    if revision.endswith("-dirty"):
-        mlflow.log_text(diff or "", keys.CODE_DIFF_ARTIFACT)
+    if diff is not None:
+        mlflow.log_text(diff, keys.CODE_DIFF_ARTIFACT)
 
 
 def write_entry_point(entry_point: str, params: Mapping[str, Any]) -> None:

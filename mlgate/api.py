@@ -20,6 +20,7 @@ from mlgate.registry import Event, LockInfo, Registry, keys, states
 from mlgate.registry.card import ModelCard, load_card
 from mlgate.release import promote as promotion
 from mlgate.release import register as registration
+from mlgate.release.lint import FileCheck, check_compat_against, check_files
 from mlgate.release.promote import PromotionResult
 from mlgate.release.register import Registration
 from mlgate.release.rollback.execute import RollbackResult
@@ -334,3 +335,17 @@ def reproduce(
         _reg(registry), name, str(version), project_dir=project_dir, seed=seed, tolerance=tolerance,
         output=output, strict=strict,
     )  # fmt: skip
+
+
+def lint(paths: list[str | Path], kind: str, against: str | None = None) -> list[FileCheck]:
+    """Check model cards, data contracts or policies offline, as mlgate will read them (no registry needed).
+
+    With ``against`` (a git ref; contracts only) each contract must also accept every input its version at
+    that ref accepted.
+    """
+    checked = check_files(paths, kind)
+    if against is None:
+        return checked
+    if kind != "contract":
+        raise UsageError("--against compares contracts only", "use it with --kind contract")
+    return [c if not c.ok else compat for c, compat in zip(checked, check_compat_against(paths, against), strict=True)]

@@ -1,4 +1,4 @@
-"""CLI command of the release gate: `mlgate check NAME VERSION [--stage] [--json]`."""
+"""CLI command of the release gate: `mlgate check NAME VERSION [--stage] [--json] [--junit F] [--summary-md F]`."""
 
 from __future__ import annotations
 
@@ -45,14 +45,31 @@ def wrapped_table(rows: Sequence[Sequence[str]], width: int | None = None) -> st
     help="The stage whose checks to run.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check(name: str, version: str, stage: str, as_json: bool) -> None:
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the report as JUnit XML (one testcase per check), for CI test reports.",
+)
+@click.option(
+    "--summary-md",
+    "summary_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also append a Markdown summary table to this file (e.g. $GITHUB_STEP_SUMMARY).",
+)
+def check(name: str, version: str, stage: str, as_json: bool, junit_path: str | None, summary_path: str | None) -> None:
     """Run the release gate of STAGE on VERSION of NAME and store the report on the version.
 
-    Exit 0 when the gate passed, 1 when it failed.
+    Exit 0 when the gate passed, 1 when it failed. --junit and --summary-md are written either way.
     """
     from mlgate import api
+    from mlgate.gate.ci import junit_xml, summary_markdown
 
     report: Any = api.check(name, version, stage)
+    if junit_path:
+        _write(junit_path, junit_xml(report), append=False)
+    if summary_path:
+        _write(summary_path, summary_markdown(report), append=True)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -62,6 +79,19 @@ def check(name: str, version: str, stage: str, as_json: bool) -> None:
         click.echo(f"report: {report.artifacts.get('html')} (in the MLflow UI: the version's run, Artifacts)")
     if not report.passed:
         click.get_current_context().exit(1)
+
+
+def _write(path: str, text: str, append: bool) -> None:
+    """Write (or append) a report file, creating its folder; a path that cannot be written is a usage error."""
+    from pathlib import Path
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a" if append else "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
 COMMANDS = [check]

@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 MODEL ?= demo-classifier
 STAGE ?= production
 VERSION ?=
+COMMENT ?=
 PORT ?= 8080
 PROFILE ?=
 
@@ -15,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test lint promote rollback serve server bench clean
+.PHONY: install demo test lint promote approve rollback serve server bench clean
 
 install: $(STAMP)
 
@@ -40,6 +41,10 @@ lint: $(STAMP)
 promote: $(STAMP)
 	@test -n "$(VERSION)" || { echo "usage: make promote MODEL=name VERSION=n [STAGE=production]"; exit 2; }
 	$(VENV)/bin/mlgate promote $(MODEL) $(VERSION) --to $(STAGE)
+
+approve: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make approve MODEL=name VERSION=n [STAGE=production] [COMMENT=text]"; exit 2; }
+	$(VENV)/bin/mlgate approve $(MODEL) $(VERSION) --stage $(STAGE) $(if $(COMMENT),--comment '$(subst ','\'',$(COMMENT))')
 
 rollback: $(STAMP)
 	$(VENV)/bin/mlgate rollback $(MODEL)

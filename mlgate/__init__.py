@@ -17,6 +17,7 @@ _API = (
     "smoke",
     "status",
     "history",
+    "which",
     "reproduce",
     "monitor",
     "runbook",
@@ -27,6 +28,7 @@ _API = (
     "rollout_abort",
     "rollout_status",
     "rollout_run",
+    "watch",
 )
 
 __all__ = ["__version__", *_API]

@@ -10,6 +10,7 @@ from typing import Any
 from mlgate import heap
 from mlgate.config import Settings, load_settings, redact_uri
 from mlgate.config.durations import parse_duration
+from mlgate.config.moments import parse_moment
 from mlgate.contracts import load_contract
 from mlgate.exceptions import UsageError
 from mlgate.gate.engine import run_gate
@@ -18,6 +19,9 @@ from mlgate.gate.report import store_report
 from mlgate.monitor.run import MonitorOptions, run_pass
 from mlgate.registry import Event, LockInfo, Registry, keys, states
 from mlgate.registry.card import ModelCard, load_card
+from mlgate.registry.pointintime import history_at, status_at
+from mlgate.registry.timeline import AliasState
+from mlgate.release import approvals
 from mlgate.release import promote as promotion
 from mlgate.release import register as registration
 from mlgate.release.lint import FileCheck, check_compat_against, check_files
@@ -30,8 +34,11 @@ from mlgate.release.rollout import driver
 from mlgate.release.rollout import steps as rollout_steps
 from mlgate.release.rollout.status import RolloutStatus
 from mlgate.release.rollout.status import status as rollout_state
+from mlgate.release.rollout.watch import WatchResult
+from mlgate.release.rollout.watch import watch as run_watch
 from mlgate.release.smoke.deploy import post_deploy_smoke
 from mlgate.release.smoke.result import SmokeResult
+from mlgate.serving import answered
 from mlgate.serving.record import PredictionStore, default_store_url
 from mlgate.traffic import TrafficRouter
 from mlgate.training.reproduce import reproduce as run_reproduce
@@ -137,6 +144,7 @@ class StatusReport:
     lock: LockInfo | None = None
     canary_weight: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    at: AliasState | None = None  # `status --at`: the moment, and the transition behind each alias
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,14 +155,20 @@ class StatusReport:
             "canary_weight": self.canary_weight,
             "lock": self.lock.__dict__ if self.lock else None,
             "versions": [v.__dict__ for v in self.versions],
+            **({"at": self.at.to_dict()} if self.at is not None else {}),
             **self.extra,
         }
 
 
-def status(name: str, registry: Registry | None = None) -> StatusReport:
-    """Aliases, last known good, and each version's status and gate state."""
+def status(name: str, registry: Registry | None = None, at: str | float | datetime | None = None) -> StatusReport:
+    """Aliases, last known good, and each version's status and gate state; ``at`` (ISO-8601, "2h ago"): as they
+    were then, from the history, with the transition behind each alias (``report.at``)."""
     reg = _reg(registry)
     names = reg.settings.aliases
+    if at is not None:
+        past = status_at(reg, name, parse_moment(at))
+        uri, state = redact_uri(reg.settings.tracking_uri), past.state
+        return StatusReport(name, uri, past.aliases, past.last_known_good, past.versions, None, past.weight, at=state)
     model = reg.model(name)
     aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
     versions = reg.versions(name)
@@ -167,12 +181,34 @@ def status(name: str, registry: Registry | None = None) -> StatusReport:
         versions=[states.state_of(mv, aliases, names) for mv in versions],
         lock=reg.lock_info(name),
         canary_weight=(model.tags or {}).get(keys.CANARY_WEIGHT),
+        extra={"approvals": approvals.summaries(reg, name, versions)},
     )
 
 
-def history(name: str, registry: Registry | None = None) -> list[Event]:
-    """Every transition of the model, newest first."""
+def history(name: str, registry: Registry | None = None, at: str | float | datetime | None = None) -> list[Event]:
+    """Every transition of the model, newest first; ``at``: as the history read at that moment."""
+    if at is not None:
+        return history_at(_reg(registry), name, parse_moment(at))
     return _reg(registry).events(name)
+
+
+def which(name: str, request_id: str, registry: Registry | None = None) -> answered.Answered:
+    """Which version answered ``request_id`` (its X-Mlgate-Request-Id) and which transition put it there."""
+    return answered.which(_reg(registry), name, request_id)
+
+
+def approve(
+    name: str, version: str | int, stage: str = "production", comment: str = "", registry: Registry | None = None
+) -> approvals.ApprovalResult:
+    """Approve a version for ``stage`` as the acting user (recorded on the version, in history and description)."""
+    return approvals.decide(_reg(registry), name, str(version), stage, approvals.APPROVE, comment)
+
+
+def reject(
+    name: str, version: str | int, stage: str = "production", comment: str = "", registry: Registry | None = None
+) -> approvals.ApprovalResult:
+    """Reject a version for ``stage`` (``comment``: why); the stage stays blocked until a newer approval."""
+    return approvals.decide(_reg(registry), name, str(version), stage, approvals.REJECT, comment)
 
 
 # --- canary rollout and runbook (mlgate.release.rollout, mlgate.release.rollback) ---------------------------
@@ -253,6 +289,18 @@ def rollout_run(
         poll_seconds=poll_seconds,
         max_seconds=max_seconds,
     )
+
+
+def watch(
+    name: str, duration: str | float | None = None, poll_seconds: float = 5.0, max_seconds: float | None = None,
+    registry: Registry | None = None, source: Any = None, router: TrafficRouter | None = None,
+) -> WatchResult:  # fmt: skip
+    """Watch production (after a promote) for ``duration`` (default: rollout.yaml's ``watch``) against the previous
+    version's record; a breach rolls back to the last known good. Resumes a watch that was stopped or killed."""
+    reg = _reg(registry)
+    seconds = None if duration is None else parse_duration(duration, "--for", error=UsageError)
+    source = source or record_source(reg.settings)
+    return run_watch(reg, name, source, seconds, router, poll_seconds=poll_seconds, max_seconds=max_seconds)
 
 
 def runbook(name: str, now: datetime | None = None, registry: Registry | None = None) -> Any:

@@ -13,12 +13,14 @@
     ├── LockHeld                     another operation holds the model's lock
     ├── TransitionRefused            a promotion or rollout step is not allowed
     │   └── GateFailed               the release gate has not passed for the stage
+    ├── ApprovalRefused              this person may not approve or reject this version (now)
     ├── TrafficError                 a traffic router failed a move or reads back something else
     ├── RollbackError                no valid rollback target, or rollback refused
     ├── SmokeTestFailed              the post-deploy smoke test failed
     ├── ReproduceError               the model version cannot be reproduced
     ├── TrainingError                a training record cannot be made (tests failed, package missing)
-    └── ServingError                 the gateway cannot start or load a model
+    ├── ServingError                 the gateway cannot start or load a model
+    └── NotRecorded                  the prediction record holds no such request
 
 Exit codes are a CI contract: 0 passed, 1 a known error or failed gate, 2 usage, 3 a bug.
 """
@@ -99,6 +101,10 @@ class GateFailed(TransitionRefused):
     """The release gate has not passed for the target stage."""
 
 
+class ApprovalRefused(MlgateError):
+    """An approval or rejection is not allowed: no approval asked for, not an approver, four eyes, already given."""
+
+
 class TrafficError(MlgateError):
     """A traffic router (load balancer, mesh) failed a move, or reads back something other than it was told."""
 
@@ -121,6 +127,10 @@ class TrainingError(MlgateError):
 
 class ServingError(MlgateError):
     """The gateway cannot start or cannot load a model."""
+
+
+class NotRecorded(MlgateError):
+    """The gateway's prediction record holds no such request (never answered, or trimmed since)."""
 
 
 class UsageError(MlgateError):

@@ -109,6 +109,7 @@ class Traffic:
         self.url, self.rows = url, rows
         self.sent = self.failed = 0
         self.versions: dict[str, int] = {}
+        self.canary_answer: tuple[str, str] | None = None  # (request id, UTC time) of the latest canary answer
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -128,6 +129,9 @@ class Traffic:
                 )
                 version = resp.headers.get("X-Mlgate-Model-Version", "?")
                 self.versions[version] = self.versions.get(version, 0) + 1
+                if resp.headers.get("X-Mlgate-Route") == "canary" and resp.headers.get("X-Mlgate-Request-Id"):
+                    answered_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    self.canary_answer = (resp.headers["X-Mlgate-Request-Id"], answered_at)
                 if resp.status_code >= 500:
                     self.failed += 1
             except Exception:  # noqa: BLE001 - a refused connection is a failed request
@@ -186,6 +190,21 @@ def write_bad_model_card() -> Path:
     return path
 
 
+def approve_as_owner_on_duty(version: str, comment: str) -> None:
+    """`mlgate approve` run by the card owner's person on duty now (owners.yaml), not by the demo's actor."""
+    import yaml
+
+    from mlgate.alerts import on_duty
+    from mlgate.config import load_settings
+
+    owner = yaml.safe_load((ROOT / "pipelines" / "cards" / "breast_cancer.yaml").read_text())["owner"]
+    ENV["MLGATE_ACTOR"] = on_duty(load_settings(cwd=ROOT), owner).person
+    try:
+        mlgate("approve", MODEL, version, "--stage", "production", "--comment", comment)
+    finally:
+        ENV["MLGATE_ACTOR"] = "demo"
+
+
 def fresh_state() -> None:
     if STATE.exists():
         say(f"starting from fresh state: removing the previous demo registry in {STATE.relative_to(ROOT)}/")
@@ -231,9 +250,11 @@ def main() -> int:
         )
 
     say("3. the release gate: every check of mlflow_config/policy.yaml, evidence stored on the version")
-    mlgate("check", MODEL, "1", "--stage", "production", limit=30)
+    mlgate("check", MODEL, "1", "--stage", "production", expect=1, limit=50)  # all pass but `approval`
 
-    say("4. promote v1 to production: the passing report made under this exact policy is reused")
+    say("4. production needs a sign-off: refused without one, approved by the owner on duty, then promoted")
+    mlgate("promote", MODEL, "1", "--to", "production", expect=1, limit=6)
+    approve_as_owner_on_duty("1", "gate report read: every other check passed")
     mlgate("promote", MODEL, "1", "--to", "production")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -259,6 +280,7 @@ def main() -> int:
         traffic = Traffic(url, rows).start()
 
         say("7. canary rollout of v2: 25 % then 100 %, judged on live figures after each bake")
+        approve_as_owner_on_duty("2", "ok to roll out: production after a clean canary")
         mlgate("rollout", "start", MODEL, "2")
         mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", limit=20)
 
@@ -268,6 +290,13 @@ def main() -> int:
         mlgate("promote", MODEL, "3", "--to", "staging", expect=1, limit=12)  # the gate refuses it: no records
         mlgate("rollout", "start", MODEL, "3", "--force", "--reason", "demo: a known-bad canary", limit=8)
         mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", expect=1, limit=20)
+        if traffic.canary_answer is not None:
+            request_id, answered_at = traffic.canary_answer
+            say("8b. what served when: the aliases at the moment a client got a canary answer, and who answered it")
+            mlgate("status", MODEL, "--at", answered_at, limit=12)
+            mlgate("which", MODEL, request_id, limit=12)
+            print("  (an alias moved outside mlgate is put back by `mlgate webhook listen` with protected_aliases:")
+            print("   shown on a real MLflow server in tests/test_team_webhooks.py: sqlite sends no webhooks)")
 
         say("9. production monitoring on the gateway's recorded traffic: drift, quality, health, cost")
         mlgate("monitor", MODEL, "--window", "1h", "--report-dir", str(WORK / "reports"), limit=25)
@@ -275,6 +304,10 @@ def main() -> int:
         say("10. a bad day in production: the runbook, then rollback in one command")
         mlgate("rollback", MODEL, "--dry-run", limit=30)
         mlgate("rollback", MODEL, "--reason", "demo: v2 hurts the business KPI", limit=30)
+
+        say("10b. a forced release is watched: v3 forced into production, the watch breaches and rolls back itself")
+        mlgate("promote", MODEL, "3", "--to", "production", "--force", "--reason", "demo: skip the canary", limit=8)
+        mlgate("watch", MODEL, "--for", "45s", "--poll", "1", expect=1, limit=20)
         time.sleep(3)  # let the gateway's clients see the switch
         traffic.stop()
         print(

@@ -149,3 +149,28 @@ def test_rollback_finishes_a_canary_abort_that_died_midway(registry: Registry, m
     assert result.action == "abort-rollout" and any("finished the abort" in n for n in result.notes)
     aliases = registry.aliases("m")
     assert aliases["production"] == v1 and "canary" not in aliases
+
+
+def test_a_rollback_killed_after_moving_traffic_is_finished_by_the_next_one(
+    registry: Registry, model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1, v2 = bad_release(registry, model_uri, tmp_path)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process dies during the smoke test, after production moved
+
+    monkeypatch.setattr("mlgate.release.production.post_deploy_smoke", killed)
+    with pytest.raises(KeyboardInterrupt):
+        api.rollback("m", reason="incident 9", registry=registry)
+    started = registry.events("m")[0]
+    assert (started.action, started.result) == ("rollback", "started")
+    # production moved and v2 is marked rolled back: the checklist alone would find no target now
+    assert registry.aliases("m")["production"] == v1
+    assert registry.version("m", v2).tags["mlgate.status"] == "rolled-back"
+    monkeypatch.undo()
+
+    done = api.rollback("m", registry=registry)
+
+    assert done.op_id == started.op_id and done.smoke is not None and done.smoke.passed
+    finished = registry.events("m")[0]
+    assert (finished.op_id, finished.result, finished.reason) == (started.op_id, "completed", "incident 9")

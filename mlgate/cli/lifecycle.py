@@ -1,12 +1,19 @@
-"""CLI commands of the release lifecycle: register, promote, rollback, smoke, status, history."""
+"""CLI commands of the release lifecycle: register, promote, rollback, smoke, status, history, which."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import click
 
+from mlgate.cli.params import MOMENT
 from mlgate.cli.render import emit_json, table
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+at_option = click.option(
+    "--at", "at", type=MOMENT, help='A past moment: ISO-8601 (UTC unless zoned, e.g. 2025-03-04T03:12) or "2h ago".'
+)
 
 
 @click.command()
@@ -108,14 +115,18 @@ def smoke(name: str, version: str | None, endpoint: str | None, as_json: bool) -
 
 @click.command()
 @click.argument("name")
+@at_option
 @json_option
-def status(name: str, as_json: bool) -> None:
-    """Show every alias of NAME, the last known good version, and each version's state."""
+def status(name: str, at: float | None, as_json: bool) -> None:
+    """Show every alias of NAME, the last known good version, and each version's state (--at: at that moment)."""
     from mlgate import api
 
-    report = api.status(name)
+    report = api.status(name, at=at)
     if as_json:
         emit_json(report.to_dict())
+        return
+    if report.at is not None:
+        _render_past(report)
         return
     click.echo(f"model {name}  ({report.tracking_uri})")
     for alias, version in sorted(report.aliases.items()):
@@ -127,6 +138,7 @@ def status(name: str, as_json: bool) -> None:
         click.echo(f"  canary weight    {report.canary_weight}%")
     if report.lock:
         click.echo(f"  LOCKED by {report.lock.holder} ({report.lock.purpose})")
+    signed = report.extra.get("approvals") or {}  # mlgate approve / reject: where each version's sign-off stands
     rows = [
         (
             f"v{v.version}",
@@ -135,21 +147,42 @@ def status(name: str, as_json: bool) -> None:
             " ".join(f"{stage}={result}" for stage, result in sorted(v.gates.items())) or "-",
             v.smoke or "-",
             v.owner or "-",
+            signed.get(v.version, "-"),
         )
         for v in reversed(report.versions)
     ]
-    click.echo(table(["version", "status", "aliases", "gate", "smoke", "owner"], rows))
+    click.echo(table(["version", "status", "aliases", "gate", "smoke", "owner", "approvals"], rows))
+
+
+def _render_past(report: Any) -> None:
+    past = report.at
+    click.echo(f"model {report.model} at {_when(past.at)} UTC, from its history  ({report.tracking_uri})")
+    for alias, version in report.aliases.items():
+        weight = f" at {past.canary_weight:g}%" if alias == past.canary_alias and past.canary_weight else ""
+        setter = past.set_by.get(alias)
+        click.echo(f"  {alias:<16} v{version}{weight}" + (f"  <- {setter.describe()}" if setter else ""))
+    if not report.aliases:
+        click.echo("  (no aliases)")
+    for running in past.in_progress:
+        click.echo(f"  under way: {running.describe()} ({running.event.result} at {_when(running.ended)})")
+    rows = [(f"v{v.version}", v.status, ",".join(v.aliases) or "-", v.owner or "-") for v in reversed(report.versions)]
+    click.echo(table(["version", "status", "aliases", "owner"], rows))
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("T", " ")[:19]
 
 
 @click.command()
 @click.argument("name")
 @click.option("--limit", type=int, default=0, help="Show only the newest N events.")
+@at_option
 @json_option
-def history(name: str, limit: int, as_json: bool) -> None:
-    """Every transition of NAME, newest first: time, actor, from, to, action, reason, result."""
+def history(name: str, limit: int, at: float | None, as_json: bool) -> None:
+    """Every transition of NAME, newest first: time, actor, from, to, action, reason, result (--at: up to then)."""
     from mlgate import api
 
-    events = api.history(name)
+    events = api.history(name, at=at)
     if limit:
         events = events[:limit]
     if as_json:
@@ -167,7 +200,37 @@ def history(name: str, limit: int, as_json: bool) -> None:
         )
         for e in events
     ]
+    past = api.status(name, at=at).at if at is not None else None
+    if past is not None:
+        click.echo(f"at {_when(past.at)} UTC: {past.describe()}")
     click.echo(table(["time (UTC)", "actor", "action", "from", "to", "result", "reason"], rows))
 
 
-COMMANDS = [register, promote, rollback, smoke, status, history]
+@click.command()
+@click.argument("name")
+@click.argument("request_id")
+@json_option
+def which(name: str, request_id: str, as_json: bool) -> None:
+    """Which version of NAME answered REQUEST_ID (the gateway's X-Mlgate-Request-Id header), and which transition
+    of the history put it there."""
+    from mlgate import api
+
+    answer = api.which(name, request_id)
+    if as_json:
+        emit_json(answer.to_dict())
+        return
+    click.echo(f"request {answer.request_id} to {name} at {_when(answer.at)} UTC")
+    rows = f"{answer.rows} row" + ("s" if answer.rows != 1 else "")
+    click.echo(
+        f"  answered by v{answer.version} on route {answer.route} "
+        f"(status {answer.status}, {answer.latency_ms:.1f} ms, {rows})"
+    )
+    if answer.transition is not None:
+        reason = f": {answer.transition.event.reason}" if answer.transition.event.reason else ""
+        click.echo(f"  put there by {answer.transition.describe()}{reason}")
+    click.echo(f"  aliases then: {answer.state.describe()}")
+    for note in answer.notes:
+        click.echo(f"  note: {note}")
+
+
+COMMANDS = [register, promote, rollback, smoke, status, history, which]

@@ -9,6 +9,8 @@ import click
 
 from mlgate.cli.params import DURATION, STEPS
 from mlgate.cli.render import emit_json, table
+from mlgate.cli.watch import ENDED_BADLY, render_watch
+from mlgate.cli.watch import watch as watch_command
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 reason_option = click.option("--reason", help="Why; recorded in the history.")
@@ -30,14 +32,16 @@ def render_status(result: Any) -> None:
         click.echo(f"note: {note}")
     if state is None:
         click.echo(f"{result.model}: no rollout (start one with `mlgate rollout start {result.model} VERSION`)")
+        if result.watch is not None:
+            render_watch(result.watch)
         return
     click.echo(f"rollout {result.model}: v{state.version} (canary) against v{state.baseline} (production)")
     click.echo(f"  status    {state.status}" + (f" -- {state.outcome}" if state.outcome else ""))
-    plan = " -> ".join(
-        f"[{w:g}%]" if i == state.step and state.active else f"{w:g}%" for i, w in enumerate(state.steps)
-    )
+    named = ["shadow" if w == 0 else f"{w:g}%" for w in state.steps]  # 0: the shadow step (mirrored requests)
+    plan = " -> ".join(f"[{n}]" if i == state.step and state.active else n for i, n in enumerate(named))
     click.echo(f"  plan      {plan}   bake {_duration(state.bake_seconds)} per step")
-    click.echo(f"  step      {state.step + 1} of {len(state.steps)}, canary weight now {result.weight:g}%")
+    now = "shadow: mirrored requests only" if state.steps[state.step] == 0 else f"canary weight now {result.weight:g}%"
+    click.echo(f"  step      {state.step + 1} of {len(state.steps)}, {now}")
     if result.seconds_to_decision is not None:
         click.echo(f"  next decision in {_duration(result.seconds_to_decision)}")
     analysis = result.analysis
@@ -53,6 +57,8 @@ def render_status(result: Any) -> None:
         if analysis.criteria:
             crit = [(c.name, {True: "ok", False: "BREACH", None: "n/a"}[c.passed], c.detail) for c in analysis.criteria]
             click.echo(table(["criterion", "result", "detail"], crit))
+    if result.watch is not None:
+        render_watch(result.watch)
 
 
 @click.group()
@@ -63,7 +69,11 @@ def rollout() -> None:
 @rollout.command()
 @click.argument("name")
 @click.argument("version")
-@click.option("--steps", type=STEPS, help="Canary weights in percent, e.g. 5,25,50,100 (default: the policy's).")
+@click.option(
+    "--steps",
+    type=STEPS,
+    help="Canary weights in percent, e.g. 5,25,50,100 or shadow,5,25,100 (default: the policy's).",
+)
 @click.option(
     "--bake", type=DURATION, help="Time each step runs before it is judged, e.g. 10m (default: the policy's)."
 )
@@ -169,7 +179,8 @@ def run(name: str, poll: float, max_time: float | None, as_json: bool) -> None:
 
     result = api.rollout_run(name, poll_seconds=poll, max_seconds=max_time)
     emit_json(result.to_dict()) if as_json else render_status(result)
-    if result.state is not None and result.state.status == "aborted":
+    watched = result.watch is not None and result.watch.status in ENDED_BADLY
+    if (result.state is not None and result.state.status == "aborted") or watched:
         click.get_current_context().exit(1)
 
 
@@ -191,4 +202,4 @@ def runbook(name: str, output: str | None) -> None:
         click.get_current_context().exit(1)
 
 
-COMMANDS = [rollout, runbook]
+COMMANDS = [rollout, runbook, watch_command]

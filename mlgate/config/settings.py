@@ -21,7 +21,7 @@ SETTING_KEYS = frozenset(
         "tracking_uri", "registry_uri", "artifact_root", "endpoint", "aliases",
         "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms", "endpoint_wait_seconds",
         "prediction_store_url", "prediction_retention_rows", "poll_interval_seconds", "max_body_bytes",
-        "serving_standby", "serving_batching", "traffic_router",
+        "serving_standby", "serving_batching", "traffic_router", "protected_aliases",
     }
 )  # fmt: skip
 FILE_KEYS = SETTING_KEYS | {"profiles"}  # a profile (profiles: {NAME: {...}}) may set any setting
@@ -35,6 +35,25 @@ class Aliases:
     canary: str = "canary"
     production: str = "production"
     last_known_good: str = "last-known-good"
+    shadow: str = "shadow"  # a candidate mirrored production requests (a rollout's shadow step); answers no one
+
+
+PROTECTION_MODES = ("revert", "alert")
+
+
+@dataclass(frozen=True)
+class ProtectedAliases:
+    """What the webhook receiver does with an alias moved outside mlgate: ``revert`` (put it back where the
+    history says, and alert) or ``alert`` (record and alert only)."""
+
+    production: str = "alert"
+    canary: str = "alert"
+    staging: str = "alert"
+    last_known_good: str = "alert"
+
+    def mode(self, stage: str) -> str:
+        """The mode of a stage (a field of Aliases); ``alert`` for one that is not protected."""
+        return str(getattr(self, stage, "alert"))
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,7 @@ class Settings:
     traffic_router: str = (
         DEFAULT_TRAFFIC_ROUTER  # "registry", an entry point of mlgate.traffic_routers, or module:factory
     )
+    protected_aliases: ProtectedAliases = field(default_factory=ProtectedAliases)  # revert | alert per stage
     actor: str = "unknown"
     source: str = "defaults"
 
@@ -130,6 +150,17 @@ def _aliases(value: Any, where: str) -> Aliases:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}.{key}: must be an alias name, got {name!r}", "write a name such as production")
     return Aliases(**names)
+
+
+def _protected(value: Any, where: str) -> ProtectedAliases:
+    modes = mapping(value, where)
+    known = {name: name for name in ProtectedAliases.__dataclass_fields__}
+    known |= {name.replace("_", "-"): name for name in list(known)}  # last-known-good, as the alias is spelled
+    check_keys(modes, known, where)
+    for key, mode in modes.items():
+        if mode not in PROTECTION_MODES:
+            raise ConfigError(f"{where}.{key}: must be revert or alert, got {mode!r}", "write revert or alert")
+    return ProtectedAliases(**{known[str(key)]: mode for key, mode in modes.items()})
 
 
 def _traffic_router(value: Any, where: str) -> str:
@@ -243,6 +274,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
             "MLGATE_SERVING_BATCHING" if env.get("MLGATE_SERVING_BATCHING") else source,
         ),
         traffic_router=_traffic_router(router, router_source),
+        protected_aliases=_protected(data.get("protected_aliases"), f"{source}: protected_aliases"),
         actor=env.get("MLGATE_ACTOR") or _default_actor(env),
         source=source,
     )

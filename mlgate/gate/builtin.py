@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlgate.gate.checks import cicd, contract, monitoring, registration, reproducibility, rollback
+from mlgate.gate.checks import approval, cicd, contract, monitoring, registration, reproducibility, rollback
 from mlgate.gate.spec import CheckSpec
 
 BUILTIN_SPECS: tuple[CheckSpec, ...] = (
@@ -12,5 +12,6 @@ BUILTIN_SPECS: tuple[CheckSpec, ...] = (
     *registration.SPECS,
     *monitoring.SPECS,
     *rollback.SPECS,
+    *approval.SPECS,
 )
 BUILTIN: dict[str, CheckSpec] = {spec.name: spec for spec in BUILTIN_SPECS}

@@ -44,6 +44,7 @@ class GateContext:
     version: str
     stage: str
     workdir: Path
+    policy_sha256: str = ""  # the release policy the gate runs under (the `approval` check compares it)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # --- registry records ------------------------------------------------------------------

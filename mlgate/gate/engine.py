@@ -67,7 +67,7 @@ def run_gate(registry: Registry, name: str, version: str, stage: str, policy: Po
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="mlgate-gate-"))
     try:
-        ctx = GateContext(registry, name, version, stage, workdir)
+        ctx = GateContext(registry, name, version, stage, workdir, policy_sha256=policy.sha256)
         results = [run_check(ctx, entry) for entry in policy.checks_for(stage)]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mlgate.gate.policy import POLICY_FILE, hash_files, policy_files
 from mlgate.registry import keys
+from mlgate.registry.approvals import Decision, rejection_after
 
 if TYPE_CHECKING:
     from mlgate.config import Settings
@@ -33,11 +34,12 @@ class GateRecord:
     current_policy_sha256: str
     at: str | None
     report: str | None = None
+    rejected: Decision | None = None  # a rejection recorded after this report (mlgate reject)
 
     @property
     def passed(self) -> bool:
-        """True only for a passing report made under the policy in force now."""
-        return self.result == "passed" and self.policy_sha256 == self.current_policy_sha256
+        """True only for a passing report made under the policy in force now, and rejected by nobody since."""
+        return self.result == "passed" and self.policy_sha256 == self.current_policy_sha256 and self.rejected is None
 
     def explain(self) -> str:
         """Why the record does or does not count, in one sentence."""
@@ -45,6 +47,8 @@ class GateRecord:
             return f"the {self.stage} gate has never run on this version"
         if self.policy_sha256 != self.current_policy_sha256:
             return f"the {self.stage} gate report ({self.result}, {self.at}) was made under another policy"
+        if self.rejected is not None:
+            return f"the {self.stage} gate {self.result} at {self.at}, then the version was {self.rejected.line()}"
         return f"the {self.stage} gate {self.result} at {self.at}"
 
 
@@ -58,4 +62,5 @@ def gate_record(registry: Registry, name: str, version: str, stage: str) -> Gate
         current_policy_sha256=policy_hash(registry.settings, name),
         at=tags.get(keys.gate_time_tag(stage)),
         report=tags.get(keys.gate_report_tag(stage)),
+        rejected=rejection_after(tags, stage, tags.get(keys.gate_time_tag(stage))),
     )

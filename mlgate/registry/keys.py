@@ -24,6 +24,9 @@ RECORD_RUN = "mlgate.record_run_id"  # run holding mlgate's artifacts when the v
 CONTRACT_NAME = "mlgate.contract.name"
 CONTRACT_VERSION = "mlgate.contract.version"
 CONTRACT_SHA256 = "mlgate.contract.sha256"
+# one tag per approval or rejection, never rewritten: mlgate.approval.<stage>.<time ns>.<random>, JSON
+# (decision, by, at, comment, policy hash and gate report in force); see mlgate.registry.approvals
+APPROVAL_PREFIX = "mlgate.approval."
 
 
 def gate_tag(stage: str) -> str:
@@ -49,7 +52,9 @@ def gate_report_tag(stage: str) -> str:
 # --- registered model tags -----------------------------------------------------------
 EVENT_PREFIX = "mlgate.event."  # one tag per event: mlgate.event.<time ns>.<op id>.<seq>
 CANARY_WEIGHT = "mlgate.canary.weight"  # percent of traffic sent to the canary alias
+SHADOW_SHARE = "mlgate.shadow.share"  # percent of production requests mirrored to the shadow alias
 ROLLOUT = "mlgate.rollout"  # JSON state of the rollout in progress
+WATCH = "mlgate.watch"  # JSON state of the post-promotion watch (release/rollout/watch_state.py)
 LOCK_MODEL_PREFIX = "mlgate-lock."  # registered model used as the mutex of a model
 LOCK_HOLDER = "mlgate.lock.holder"
 LOCK_EXPIRES = "mlgate.lock.expires"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
 
 from mlgate.serving.batching import MicroBatcher, row_wise
 from mlgate.serving.metrics import CONTENT_TYPE, GatewayMetrics
@@ -23,6 +24,7 @@ from mlgate.serving.protocol import RequestError, parse, to_jsonable
 from mlgate.serving.record import PredictionStore, Served, default_store_url
 from mlgate.serving.record_writer import RecordWriter
 from mlgate.serving.router import CANARY, PRODUCTION, choose
+from mlgate.serving.shadow import ShadowMirror
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
@@ -32,6 +34,7 @@ log = logging.getLogger("mlgate.serving")
 VERSION_HEADER = "X-Mlgate-Model-Version"
 ROUTE_HEADER = "X-Mlgate-Route"
 KEY_HEADER = "X-Mlgate-Request-Key"
+REQUEST_ID_HEADER = "X-Mlgate-Request-Id"  # the id of the answer in the prediction record (`mlgate which`)
 ADMIN_HEADER = "X-Mlgate-Admin-Token"
 JSON = "application/json"
 
@@ -47,12 +50,15 @@ class Gateway:
     max_body_bytes: int
     admin_token: str | None
     batcher: MicroBatcher | None = None  # None: every request is predicted on its own
+    shadow: ShadowMirror | None = None  # mirrors production requests to the shadow alias's version (a rollout step)
 
     def start(self) -> None:
         self.holder.start()
 
     def stop(self) -> None:
         self.holder.stop()
+        if self.shadow is not None:
+            self.shadow.close()
         if self.recorder is not None:
             self.recorder.close()
 
@@ -72,12 +78,19 @@ def build_gateway(
     """Load the model(s) to serve now (ServingError if impossible) and set up metrics and the record."""
     settings = registry.settings
     metrics = GatewayMetrics(name)
+    mirror: list[ShadowMirror] = []  # made once the holder exists; the holder reports each new state to it
+
+    def changed(state: ServingState) -> None:
+        metrics.set_serving(state.versions())
+        for shadow in mirror:
+            shadow.follow(state.shadow, state.shadow_share)
+
     holder = ModelHolder(
         registry,
         name,
         pinned=None if version is None else str(version),
         poll_seconds=poll_seconds or settings.poll_interval_seconds,
-        on_change=lambda state: metrics.set_serving(state.versions()),
+        on_change=changed,
         on_load=lambda result: metrics.reloads.labels(result).inc(),
     )
     metrics.set_serving(holder.state.versions())
@@ -85,7 +98,12 @@ def build_gateway(
     if record:
         url = store_url or default_store_url(settings)
         PredictionStore(url).close()  # a wrong store URL stops the gateway here, not silently in the writer
-        recorder = RecordWriter(url, retention_rows or settings.prediction_retention_rows)
+        retention = retention_rows or settings.prediction_retention_rows
+        recorder = RecordWriter(url, retention)
+        if version is None:  # a pinned gateway serves one version and mirrors to none
+            failed = lambda v, why: holder.mark_failed(v, why, "shadow")  # noqa: E731
+            mirror.append(ShadowMirror(settings, name, url, retention, on_failed=failed))
+            mirror[0].follow(holder.state.shadow, holder.state.shadow_share)
     return Gateway(
         name,
         holder,
@@ -94,6 +112,7 @@ def build_gateway(
         max_body_bytes or settings.max_body_bytes,
         admin_token if admin_token is not None else settings.admin_token,
         MicroBatcher() if (settings.serving_batching if batching is None else batching) else None,
+        mirror[0] if mirror else None,
     )
 
 
@@ -120,6 +139,7 @@ def app_for(gateway: Gateway) -> FastAPI:
     holder, metrics, recorder, name = gateway.holder, gateway.metrics, gateway.recorder, gateway.name
     batcher = gateway.batcher
     limit = gateway.max_body_bytes
+    mirror = gateway.shadow
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
@@ -131,7 +151,7 @@ def app_for(gateway: Gateway) -> FastAPI:
         model: LoadedModel = state.canary if route == CANARY and state.canary is not None else state.production
         if model is state.production:
             route = PRODUCTION
-        frame = predictions = None
+        frame = predictions = body = None
         reason = None
         try:
             body = await _read_body(request, limit)
@@ -153,6 +173,7 @@ def app_for(gateway: Gateway) -> FastAPI:
         elapsed = time.perf_counter() - start
         rows = 0 if frame is None else len(frame)
         metrics.observe(model.version, route, status, elapsed, rows, reason)
+        request_id = uuid.uuid4().hex
         if recorder is not None:
             recorder.submit(
                 Served(
@@ -160,7 +181,7 @@ def app_for(gateway: Gateway) -> FastAPI:
                     name,
                     model.version,
                     route,
-                    uuid.uuid4().hex,
+                    request_id,
                     key,
                     status,
                     elapsed * 1000,
@@ -168,7 +189,13 @@ def app_for(gateway: Gateway) -> FastAPI:
                     predictions,
                 )
             )
-        return Response(payload, status, {VERSION_HEADER: model.version, ROUTE_HEADER: route}, media_type=JSON)
+        answer_headers = {VERSION_HEADER: model.version, ROUTE_HEADER: route, REQUEST_ID_HEADER: request_id}
+        after = None
+        if mirror is not None and mirror.worker is not None and route == PRODUCTION and body is not None:
+            # mirrored once the answer is sent: the caller never waits for the shadow
+            content_type = request.headers.get("content-type", "")
+            after = BackgroundTask(mirror.submit_after_answer, request_id, time.time(), key, body, content_type)
+        return Response(payload, status, answer_headers, media_type=JSON, background=after)
 
     @app.get("/ping")
     async def ping() -> Response:
@@ -186,6 +213,8 @@ def app_for(gateway: Gateway) -> FastAPI:
     async def prometheus() -> Response:
         if recorder is not None:
             metrics.records_dropped.set(recorder.dropped)
+        if mirror is not None:
+            metrics.set_shadow(mirror.mirrored, mirror.dropped, mirror.written)
         return Response(metrics.render(), 200, media_type=CONTENT_TYPE)
 
     @app.post("/admin/reload")
@@ -272,6 +301,7 @@ def _health(gateway: Gateway) -> dict[str, Any]:
         "last_poll_age_seconds": None if holder.last_poll is None else round(time.time() - holder.last_poll, 3),
         "registry_error": holder.last_poll_error,
         "failed_versions": holder.failed,
+        "shadow": None if gateway.shadow is None else gateway.shadow.describe(),
         "batching": None
         if gateway.batcher is None
         else {"batches": gateway.batcher.batches, "batched_requests": gateway.batcher.batched_requests},
@@ -297,5 +327,6 @@ def _version(gateway: Gateway) -> dict[str, Any]:
         "production": state.production.version,
         "canary": state.canary.version if state.canary else None,
         "canary_weight": state.canary_weight,
+        "shadow": state.shadow,
         "pinned": gateway.holder.pinned,
     }

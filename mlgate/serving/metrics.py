@@ -38,6 +38,17 @@ class GatewayMetrics:
         self.records_dropped = Gauge(
             "mlgate_records_dropped", "Prediction records dropped because the queue was full", registry=self.registry
         )
+        self.shadow_mirrored = Gauge(
+            "mlgate_shadow_mirrored", "Production requests handed to the shadow version", registry=self.registry
+        )
+        self.shadow_dropped = Gauge(
+            "mlgate_shadow_dropped",
+            "Mirrored requests dropped because the shadow's queue was full or its worker was down",
+            registry=self.registry,
+        )
+        self.shadow_recorded = Gauge(
+            "mlgate_shadow_recorded_rows", "Shadow answers written to the prediction record", registry=self.registry
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def observe(self, version: str, route: str, status: int, seconds: float, rows: int, reason: str | None) -> None:
@@ -63,6 +74,12 @@ class GatewayMetrics:
         self.serving.clear()
         for route, version in served.items():
             self.serving.labels(self.model, version, route).set(1)
+
+    def set_shadow(self, mirrored: int, dropped: int, recorded: int) -> None:
+        """The shadow mirror's counts since the gateway started (set when /metrics is read)."""
+        self.shadow_mirrored.set(mirrored)
+        self.shadow_dropped.set(dropped)
+        self.shadow_recorded.set(recorded)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,14 +9,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlgate.contracts import contract_of_version
 from mlgate.exceptions import MlgateError, ServingError
 from mlgate.registry import Event, keys
 from mlgate.registry.package import load_package
-from mlgate.serving.router import CANARY, PRODUCTION, parse_weight
+from mlgate.serving.router import CANARY, PRODUCTION, SHADOW, parse_weight
 from mlgate.serving.validation import Validator
 
 if TYPE_CHECKING:
@@ -55,16 +55,24 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class ServingState:
-    """What the gateway serves right now; replaced as a whole, so a request sees one consistent state."""
+    """What the gateway serves right now; replaced as a whole, so a request sees one consistent state.
+
+    ``shadow`` is the version production requests are mirrored to (``shadow_share`` percent of them,
+    after they are answered); it runs in the shadow mirror's own process (serving/shadow.py), not here.
+    """
 
     production: LoadedModel
     canary: LoadedModel | None = None
     canary_weight: float = 0.0
+    shadow: str | None = None
+    shadow_share: float = 0.0
 
     def versions(self) -> dict[str, str]:
         served = {PRODUCTION: self.production.version}
         if self.canary is not None:
             served[CANARY] = self.canary.version
+        if self.shadow is not None:
+            served[SHADOW] = self.shadow
         return served
 
 
@@ -143,7 +151,7 @@ class ModelHolder:
             )
         state = ServingState(self._load_or_raise(production))
         self._standby_wanted = self._standby_version(aliases, production)
-        return self._with_canary(state, aliases, tags)
+        return self._with_shadow(self._with_canary(state, aliases, tags), aliases, tags)
 
     def _load_or_raise(self, version: str) -> LoadedModel:
         try:
@@ -176,6 +184,23 @@ class ModelHolder:
             return ServingState(state.production)  # a broken canary gets no traffic
         return ServingState(state.production, canary, weight)
 
+    def _with_shadow(self, state: ServingState, aliases: dict[str, str], tags: dict[str, str]) -> ServingState:
+        """The state with the shadow alias's version and share, unless it is production or failed to load."""
+        version = aliases.get(self.registry.settings.aliases.shadow)
+        share = parse_weight(tags.get(keys.SHADOW_SHARE))
+        if version is None or version == state.production.version or share <= 0 or version in self.failed:
+            return state
+        return replace(state, shadow=version, shadow_share=share)
+
+    def mark_failed(self, version: str, why: str, role: str) -> None:
+        """Record a version that failed to load elsewhere (the shadow's process): reported once, dropped from the
+        serving state at the next read of the aliases, retried by /admin/reload."""
+        with self._refresh_lock:
+            if version in self.failed:
+                return
+            self.failed[version] = why
+        self._report_failure(version, why, role)
+
     def _standby_version(self, aliases: dict[str, str], production: str) -> str | None:
         """The version to keep as standby: the last known good, unless it is production or standby is off."""
         if not self.standby_enabled:
@@ -202,6 +227,8 @@ class ModelHolder:
     def _report_failure(self, version: str, why: str, role: str = "serving") -> None:
         if role == "standby":
             log.error("%s v%s (last known good) failed to load as the standby: %s", self.name, version, why)
+        elif role == "shadow":
+            log.error("%s v%s failed to load as the shadow; production is unaffected: %s", self.name, version, why)
         else:
             log.error("%s v%s failed to load; still serving the previous version: %s", self.name, version, why)
         try:
@@ -250,6 +277,7 @@ class ModelHolder:
                 # the canary promoted or the standby rolled back to are already in memory: no load
                 production = self._in_memory(wanted) or self._try_load(wanted) or production
             new = self._with_canary(ServingState(production, old.canary, old.canary_weight), aliases, tags)
+            new = self._with_shadow(new, aliases, tags)
             if new != old:
                 self.state = new  # one assignment: every request sees the old state or the new one
                 if self.on_change:

@@ -185,6 +185,19 @@ class PredictionStore:
                 frame[column] = features[column]
         return frame.reset_index(drop=True)
 
+    def answers(self, request_id: str, model: str | None = None) -> list[dict[str, Any]]:
+        """Each recorded answer to one request (the caller's, and a shadow's), oldest first: model, version,
+        route, status, latency_ms, ts (epoch seconds) and rows (input rows it predicted)."""
+        t = _TABLE
+        cols = (t.c.model, t.c.version, t.c.route, t.c.status, t.c.latency_ms, t.c.ts)
+        query = sa.select(*cols, sa.func.count().label("rows")).where(t.c.request_id == request_id)
+        if model is not None:
+            query = query.where(t.c.model == model)
+        query = query.group_by(*cols).order_by(sa.func.min(t.c.id))
+        with self.engine.connect() as conn:
+            found = [dict(row._mapping) for row in conn.execute(query)]
+        return [{**row, "ts": row["ts"].replace(tzinfo=UTC).timestamp()} for row in found]
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -44,6 +44,8 @@ MAX_DELAY_SECONDS = 0.5  # a record waits at most this long for its batch to be 
 class RecordWriter:
     """Hands answered requests to a writer process without ever blocking the caller."""
 
+    WORKER = "mlgate.serving.record_writer"  # the module run as the process (`python -m`); see serving/shadow.py
+
     def __init__(self, url: str, retention_rows: int, max_pending_bytes: int = 32 << 20) -> None:
         self.url = url
         self.retention_rows = int(retention_rows)
@@ -112,7 +114,7 @@ class RecordWriter:
     def _start(self) -> None:
         env = {**os.environ, URL_ENV: self.url, RETENTION_ENV: str(self.retention_rows)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlgate.serving.record_writer"],
+            [sys.executable, "-m", self.WORKER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -207,8 +209,12 @@ class RecordWriter:
                 if self._proc is proc:
                     self._drain()
                 self._progress.notify_all()
+            self._report(report)
         with self._lock:
             self._progress.notify_all()
+
+    def _report(self, report: dict[str, Any]) -> None:
+        """One progress report of the process, after it is counted (a hook: the shadow mirror's load results)."""
 
 
 def _compact(item: Served) -> tuple[Any, ...]:

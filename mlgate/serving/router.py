@@ -8,6 +8,7 @@ import zlib
 PRODUCTION = "production"
 CANARY = "canary"
 ROUTES = (PRODUCTION, CANARY)
+SHADOW = "shadow"  # the route of a mirrored request's record: the shadow version answered it, no one received it
 
 
 def bucket(key: str) -> float:

@@ -2,8 +2,10 @@
 
 MLflow signs a delivery as ``v1,<base64 HMAC-SHA256 of "<delivery id>.<timestamp>.<body>">`` in the
 ``X-MLflow-Signature`` header. An alias move is *managed* when an mlgate operation explains it (the
-model's lock is held, or the operation running at that moment moved that version there); anything
-else is recorded in the history as an ``unmanaged-alias-change`` and alerted to the owner.
+model's lock is held, or the operation running at that moment moved that alias there: see
+mlgate.team.unmanaged); anything else is recorded in the history as an ``unmanaged-alias-change``
+and alerted to the owner. A protected alias (``protected_aliases: {STAGE: revert}``) is also put
+back where the history says: see mlgate.team.protect.
 """
 
 from __future__ import annotations
@@ -18,25 +20,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mlgate.alerts import Alert
-from mlgate.exceptions import ConfigError, ModelNotFound, RegistryError
-from mlgate.registry import Event, keys
+from mlgate.exceptions import ConfigError, MlgateError, ModelNotFound
+from mlgate.registry import keys, timeline
 from mlgate.registry import webhooks as stored_webhooks
+from mlgate.team.protect import REVERT, protection, put_back
+from mlgate.team.unmanaged import (
+    CLOCK_SLACK_SECONDS,
+    UNMANAGED_ACTION,
+    alert_owner,
+    explained_by,
+    lock_explains,
+    moved,
+    record_change,
+    recorded_change,
+)
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
     from mlgate.alerts import AlertRouter
     from mlgate.registry import Registry
+    from mlgate.traffic import TrafficRouter
 
 ALIAS_EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
-UNMANAGED_ACTION = "unmanaged-alias-change"
-IGNORED_ACTIONS = (UNMANAGED_ACTION, "register")  # they move no alias
 SIGNATURE_HEADER = "x-mlflow-signature"
 TIMESTAMP_HEADER = "x-mlflow-timestamp"
 DELIVERY_ID_HEADER = "x-mlflow-delivery-id"
 SIGNATURE_TOLERANCE_SECONDS = 300.0
-CLOCK_SLACK_SECONDS = 2.0
 RECEIVER_PATH = "/webhooks/mlflow"
 
 
@@ -141,6 +151,7 @@ class DeliveryOutcome:
     recorded: bool
     why: str
     alert: str | None = None
+    restored: str | None = None  # a protected alias put back on this version ("none": removed)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -155,30 +166,6 @@ def _epoch(iso: str | None) -> float | None:
         return None
 
 
-def _operations(registry: Registry, name: str) -> dict[str, dict[str, Any]]:
-    """op id -> {action, times (epoch seconds of its phases), targets, known-good versions, events}."""
-    ops: dict[str, dict[str, Any]] = {}
-    for key, value in registry.model_tags(name).items():
-        if not key.startswith(keys.EVENT_PREFIX):
-            continue
-        try:
-            event = Event.from_json(value)
-            at = int(key[len(keys.EVENT_PREFIX) :].split(".")[0]) / 1e9
-        except (ValueError, TypeError):
-            continue
-        op = ops.setdefault(
-            event.op_id, {"action": event.action, "times": [], "targets": set(), "good": set(), "events": []}
-        )
-        op["times"].append(at)
-        op["events"].append(event)
-        if event.to_version:
-            op["targets"].add(str(event.to_version))
-        for version in (event.from_version, (event.details or {}).get("last_known_good")):
-            if version:
-                op["good"].add(str(version))
-    return ops
-
-
 def explain_alias_change(
     registry: Registry,
     name: str,
@@ -189,27 +176,11 @@ def explain_alias_change(
 ) -> str | None:
     """The mlgate operation that explains ``alias`` of ``name`` moving to ``version`` (None: deleted) at ``at``.
 
-    Operations are serialised by the lock, so a move at ``at`` belongs to the operation running
-    then (its phases span ``at``, give or take ``slack`` for clocks), else to the newest one that
-    started before it. That operation explains the move if it moved that version there: its
-    target, or for the last-known-good alias the version it replaced. A move while the model's lock
-    is held is taken as the holder's.
+    A move while the model's lock is held is taken as the holder's; otherwise see
+    mlgate.team.unmanaged.explained_by (the operation running then, or the newest one begun before,
+    moved that alias to that version).
     """
-    lock = registry.lock_info(name)
-    if lock is not None and lock.expires > time.time():
-        return f"mlgate operation in progress: {lock.purpose} by {lock.holder}"
-    ops = {k: op for k, op in _operations(registry, name).items() if op["action"] not in IGNORED_ACTIONS}
-    candidates = [k for k, op in ops.items() if min(op["times"]) - slack <= at <= max(op["times"]) + slack]
-    before = [k for k, op in ops.items() if min(op["times"]) <= at]
-    if before:
-        candidates.append(max(before, key=lambda k: min(ops[k]["times"])))
-    last_known_good = registry.settings.aliases.last_known_good
-    for op_id in candidates:
-        op = ops[op_id]
-        moved_there = version in op["targets"] or (alias == last_known_good and version in op["good"])
-        if version is None or moved_there:
-            return f"mlgate {op['action']} (op {op_id})"
-    return None
+    return lock_explains(registry, name) or explained_by(timeline.load(registry, name), alias, version, at, slack)
 
 
 def process_delivery(
@@ -218,56 +189,37 @@ def process_delivery(
     delivery_id: str,
     alerts: AlertRouter | None = None,
     slack: float = CLOCK_SLACK_SECONDS,
+    router: TrafficRouter | None = None,
 ) -> DeliveryOutcome:
-    """Handle one verified delivery: record (once) and alert an alias move no mlgate operation explains."""
+    """Handle one verified delivery: record (once) and alert an alias move no mlgate operation explains;
+    put a protected alias (``protected_aliases: {STAGE: revert}``) back where the history says."""
     event = f"{payload.get('entity')}.{payload.get('action')}"
     data = payload.get("data") or {}
     name, alias = str(data.get("name", "")), str(data.get("alias", ""))
     version = str(data["version"]) if data.get("version") is not None else None
 
-    def outcome(managed: bool, recorded: bool, why: str, alert: str | None = None) -> DeliveryOutcome:
-        return DeliveryOutcome(delivery_id, event, name, alias, version, managed, recorded, why, alert)
+    def outcome(
+        managed: bool, recorded: bool, why: str, alert: str | None = None, restored: str | None = None
+    ) -> DeliveryOutcome:
+        return DeliveryOutcome(delivery_id, event, name, alias, version, managed, recorded, why, alert, restored)
 
     if event not in ALIAS_EVENTS or not name:
         return outcome(True, False, f"not an alias event: {event}")
     if name.startswith(keys.LOCK_MODEL_PREFIX):
         return outcome(True, False, "mlgate's lock model")
     at = _epoch(payload.get("timestamp")) or time.time()
+    if protection(registry, alias) == REVERT:
+        done = put_back(registry, name, alias, version, at, payload, delivery_id, alerts, router, slack)
+        return outcome(done.managed, done.recorded, done.why, done.alert, done.restored)
     explained = explain_alias_change(registry, name, alias, version, at, slack)
     if explained:
         return outcome(True, False, explained)
-    for op in _operations(registry, name).values():
-        if op["action"] == UNMANAGED_ACTION and any(e.details.get("delivery_id") == delivery_id for e in op["events"]):
-            return outcome(False, False, "already recorded (redelivery)")
-    moved = f"alias {alias!r} set to v{version}" if version else f"alias {alias!r} deleted"
-    registry.record_event(
-        Event(
-            action=UNMANAGED_ACTION,
-            model=name,
-            to_version=version,
-            actor="outside mlgate",
-            reason=f"{moved} outside mlgate (MLflow UI or a raw client)",
-            details={
-                "alias": alias,
-                "event": event,
-                "delivery_id": delivery_id,
-                "server_time": payload.get("timestamp"),
-            },
-        )
-    )
-    note = None
-    if alerts is not None:
-        sent = alerts.fire(
-            Alert(
-                model=name,
-                signal=UNMANAGED_ACTION,
-                severity="warning",
-                summary=f"{name}: {moved} outside mlgate; check `mlgate history {name}`",
-                details={"alias": alias, "delivery_id": delivery_id},
-                version=version,
-            )
-        )
-        note = sent.action
+    history = timeline.load(registry, name)
+    if recorded_change(history, delivery_id) is not None:
+        return outcome(False, False, "already recorded (redelivery)")
+    record_change(registry, history, name, alias, version, payload, delivery_id)
+    summary = f"{name}: {moved(alias, version)} outside mlgate; check `mlgate history {name}`"
+    note = alert_owner(alerts, name, UNMANAGED_ACTION, summary, {"alias": alias, "delivery_id": delivery_id}, version)
     return outcome(False, True, "no mlgate operation explains it", alert=note)
 
 
@@ -296,7 +248,7 @@ def receiver_router(registry: Registry, secret: str, alerts: AlertRouter | None 
             outcome = await run_in_threadpool(process_delivery, registry, payload, delivery_id, alerts)
         except ModelNotFound as exc:  # deleted since: nothing to record, nothing to retry
             return JSONResponse({"ignored": exc.message})
-        except RegistryError as exc:  # the registry is down: 503 makes MLflow retry
+        except MlgateError as exc:  # the registry down or busy, a move refused: 503 makes MLflow retry
             return JSONResponse({"error": exc.message}, status_code=503)
         return JSONResponse(outcome.to_dict())
 

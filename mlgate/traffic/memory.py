@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlgate.exceptions import TransitionRefused
-from mlgate.traffic.registry_router import check_weight
+from mlgate.traffic.registry_router import check_share, check_weight
 from mlgate.traffic.router import TrafficState
 
 
@@ -13,9 +13,9 @@ from mlgate.traffic.router import TrafficState
 class Move:
     """One call a router received: its name and arguments."""
 
-    action: str  # set_production | set_canary | clear_canary | promote_canary
+    action: str  # set_production | set_canary | clear_canary | promote_canary | set_shadow | clear_shadow
     version: str | None = None
-    weight: float | None = None
+    weight: float | None = None  # the canary's weight, or the shadow's share
 
     def __str__(self) -> str:
         args = ", ".join(str(a) for a in (self.version, self.weight) if a is not None)
@@ -24,7 +24,7 @@ class Move:
 
 @dataclass
 class InMemoryRouter:
-    """Keeps production, canary and weight in memory and appends each call to ``moves``.
+    """Keeps production, canary, weight, shadow and share in memory and appends each call to ``moves``.
 
     ``fail_on`` names actions that raise instead, to test what a failing load balancer leaves behind.
     """
@@ -32,6 +32,8 @@ class InMemoryRouter:
     production: str | None = None
     canary: str | None = None
     weight: float = 0.0
+    shadow: str | None = None
+    shadow_share: float = 0.0
     moves: list[Move] = field(default_factory=list)
     fail_on: set[str] = field(default_factory=set)
 
@@ -61,8 +63,17 @@ class InMemoryRouter:
         self.production, self.canary, self.weight = promoted, None, 0.0
         return promoted
 
+    def set_shadow(self, version: str, share: float) -> None:
+        check_share(share)
+        self._receive(Move("set_shadow", str(version), float(share)))
+        self.shadow, self.shadow_share = str(version), float(share)
+
+    def clear_shadow(self) -> None:
+        self._receive(Move("clear_shadow"))
+        self.shadow, self.shadow_share = None, 0.0
+
     def state(self) -> TrafficState:
-        return TrafficState(self.production, self.canary, self.weight)
+        return TrafficState(self.production, self.canary, self.weight, self.shadow, self.shadow_share)
 
     def describe(self) -> str:
         return "an in-memory router (tests)"

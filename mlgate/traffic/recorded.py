@@ -72,6 +72,19 @@ class RecordedRouter:
         self.record.clear_canary()
         return version
 
+    def set_shadow(self, version: str, share: float) -> None:
+        version = str(version)
+        self._move(
+            f"mirror {share:g}% of production requests to v{version}",
+            lambda: self.router.set_shadow(version, share),
+            lambda s: s.shadow == version and abs(s.shadow_share - share) < 1e-9,
+        )
+        self.record.set_shadow(version, share)
+
+    def clear_shadow(self) -> None:
+        self._move("stop mirroring to the shadow", self.router.clear_shadow, lambda s: s.shadow is None)
+        self.record.clear_shadow()
+
     def state(self) -> TrafficState:
         return self.router.state()
 

@@ -8,16 +8,21 @@ from typing import Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class TrafficState:
-    """What a router says serves now: the production version, and the canary with its percent of traffic."""
+    """What a router says serves now: the production version, the canary with its percent of traffic,
+    and the shadow with its percent of production requests mirrored to it (answers no one)."""
 
     production: str | None
     canary: str | None = None
     weight: float = 0.0  # percent of traffic to the canary (0 without one)
+    shadow: str | None = None
+    shadow_share: float = 0.0  # percent of production requests mirrored to the shadow (0 without one)
 
     def describe(self) -> str:
         serving = f"production v{self.production}" if self.production else "no production version"
         if self.canary:
             serving += f", canary v{self.canary} at {self.weight:g}%"
+        if self.shadow:
+            serving += f", shadow v{self.shadow} mirroring {self.shadow_share:g}% of production requests"
         return serving
 
 
@@ -36,6 +41,13 @@ class TrafficRouter(Protocol):
 
     def promote_canary(self) -> str:
         """Make the canary version production (all traffic to it); return that version."""
+
+    def set_shadow(self, version: str, share: float) -> None:
+        """Mirror ``share`` percent (0 < share <= 100) of production requests to ``version`` after they are
+        answered; its answers are recorded, never returned. A router that cannot mirror raises TransitionRefused."""
+
+    def clear_shadow(self) -> None:
+        """Stop mirroring and forget the shadow."""
 
     def state(self) -> TrafficState:
         """Read back what serves now, from the router itself."""

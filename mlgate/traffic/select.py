@@ -47,7 +47,7 @@ def configured_router(settings: Settings, name: str) -> TrafficRouter | None:
         raise ConfigError(
             f"traffic_router {spec!r} built a {type(made).__name__}, which is not a TrafficRouter",
             "its factory must return an object with set_production, set_canary, clear_canary, promote_canary, "
-            "state and describe (see mlgate.traffic.TrafficRouter)",
+            "set_shadow, clear_shadow, state and describe (see mlgate.traffic.TrafficRouter)",
         )
     return made
 

@@ -16,7 +16,7 @@ production alone. Right after a successful rollback, a second one changes nothin
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlgate.exceptions import SmokeTestFailed
 from mlgate.registry import Event, interrupted_operation, states, utcnow
@@ -51,20 +51,30 @@ def rollback(
     accept_irreversible: bool = False,
     now: datetime | None = None,
     router: TrafficRouter | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> RollbackResult:
     """Answer the checklist, then move traffic back and smoke-test it; ``dry_run`` only answers.
+
+    ``trigger``: what started it when no person did (the post-promotion watch: its evidence), recorded in the event.
 
     The plan is made again under the lock, so two rollbacks at once cannot both move traffic;
     a rollback whose process died midway is finished by the next one.
     """
     router = router_for(registry, name, router)
-    plan = plan_rollback(registry, name, to, force, now, router)
+    died = None if dry_run else interrupted_operation(registry, name, ROLLBACK)
+    if died is not None:
+        # A rollback died midway: past its first move the checklist may no longer find a target (the version
+        # it left is marked rolled back), so it is not asked again; the lock below finishes that rollback.
+        plan = RollbackPlan(**died.details["plan"])
+    else:
+        plan = plan_rollback(registry, name, to, force, now, router)
     if dry_run:
         return RollbackResult(plan, dry_run=True)
-    refuse_irreversible(plan, accept_irreversible)
+    if died is None:  # a rollback that died midway was accepted when it started
+        refuse_irreversible(plan, accept_irreversible)
     if plan.action == NOTHING:
         return RollbackResult(plan, False, notes=[plan.why, *plan.notes])
-    reason = reason or "rollback"
+    reason = reason or (died.reason if died is not None else None) or "rollback"
     with registry.lock(name, f"rollback to v{plan.to_version}"):
         reading = states.ReadOnce(registry)  # read under the lock: the plan is made again from it
         unfinished = interrupted_operation(reading, name, ROLLBACK)
@@ -93,6 +103,7 @@ def rollback(
                 "plan": plan.to_dict(),
                 "accepted_irreversible": [m["name"] for m in plan.irreversible],
                 "resumed": unfinished.op_id if unfinished else None,
+                **({"trigger": trigger} if trigger else {}),
             },
             op_id=unfinished.op_id if unfinished else Event.new_op_id(),
         )

@@ -11,7 +11,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from mlgate.registry import Registry
-from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, RecordSource, analyze
+from mlgate.release.rollout import shadow
+from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, RecordSource
 from mlgate.release.rollout.policy import load_rollout_policy
 from mlgate.release.rollout.state import (
     ABORTED,
@@ -26,22 +27,26 @@ from mlgate.release.rollout.state import (
 )
 from mlgate.release.rollout.status import RolloutStatus, status
 from mlgate.release.rollout.steps import abort_now, complete, next_step
+from mlgate.release.rollout.watch import after_rollout
 from mlgate.traffic import TrafficRouter, router_for
 
 
 def reconcile(registry: Registry, state: RolloutState, router: TrafficRouter, clock: Clock = time.time) -> list[str]:
     """Make traffic match the stored state; a process killed between the two left it behind. Holds the lock."""
+    notes = shadow.reconcile(registry, state, router)  # the mirroring of a plan's shadow step
+    if state.active and shadow.in_shadow(state):
+        return notes
     canary = registry.aliases(state.model).get(registry.settings.aliases.canary)
     if state.active and (canary != state.version or router.state().weight != state.weight):
         router.set_canary(state.version, state.weight)
-        return [f"traffic set back to the stored state: v{state.version} at {state.weight:g}%"]
+        return [*notes, f"traffic set back to the stored state: v{state.version} at {state.weight:g}%"]
     if state.status == ABORTED and canary == state.version:
         router.clear_canary()
-        return [f"finished the abort of v{state.version}: canary cleared"]
+        return [*notes, f"finished the abort of v{state.version}: canary cleared"]
     if state.status == COMPLETING:
         complete(registry, state, router, clock, state.outcome or "resumed")
-        return [f"finished making v{state.version} production"]
-    return []
+        return [*notes, f"finished making v{state.version} production"]
+    return notes
 
 
 def decide(
@@ -60,7 +65,7 @@ def decide(
     since = datetime.fromtimestamp(state.step_started_at, UTC)
     until = datetime.fromtimestamp(clock(), UTC)
     frame = source.window(name, since=since, until=until, inputs=False)
-    analysis = analyze(frame, policy, name, since, until)
+    analysis = shadow.judge(state, frame, policy, name, since, until)  # a shadow step's analysis, or the canary's
     with registry.lock(name, "rollout decision"):
         fresh = load_state(registry, name)
         if fresh is None or fresh.status != RUNNING or fresh.step != state.step or fresh.version != state.version:
@@ -69,9 +74,11 @@ def decide(
         record_event(registry, state, "rollout-analysis", result=analysis.decision, reason=analysis.reason,
                analysis=analysis.to_dict())  # fmt: skip
         if analysis.decision == FAIL:
-            abort_now(registry, state, router, clock, f"canary analysis: {analysis.reason}", analysis.to_dict())
+            abort_now(registry, state, router, clock, f"{shadow.stage(state)} analysis: {analysis.reason}",
+                      analysis.to_dict())  # fmt: skip
         elif analysis.decision == PASS:
-            next_step(registry, state, router, clock, f"canary analysis passed at {state.weight:g}%")
+            passed = f"canary analysis passed at {state.weight:g}%"
+            next_step(registry, state, router, clock, "shadow analysis passed" if shadow.in_shadow(state) else passed)
         elif analysis.decision == WAIT and state.extensions < policy.max_extensions:
             save_state(registry, replace(state, extensions=state.extensions + 1))  # one more bake period
         else:
@@ -94,6 +101,7 @@ def run(
     """Drive the rollout until it completes, aborts or pauses (or ``max_seconds`` pass).
 
     Resumes from the registry's state: the current step, and when its bake period started.
+    A completed rollout goes on into the post-promotion watch when rollout.yaml sets one (watch.py).
     """
     router = router_for(registry, name, router)
     started = clock()
@@ -106,7 +114,9 @@ def run(
         current = decide(registry, name, source, router=router, clock=clock)
         state = current.state
         if state is None or state.status != RUNNING:
-            return replace(current, notes=notes + current.notes)
+            left = None if max_seconds is None else max(0.0, max_seconds - (clock() - started))
+            current = replace(current, notes=notes + current.notes)
+            return after_rollout(registry, current, source, router, clock, sleep, poll_seconds, left)
         if max_seconds is not None and clock() - started >= max_seconds:
             return replace(current, notes=[*notes, *current.notes, "stopped after --max-time; run again to continue"])
         wait = max(0.0, state.decision_due - clock())

@@ -4,10 +4,16 @@ It lives in ``mlflow_config/rollout.yaml``, beside the gate's policy.yaml but ap
 tuning a bake time does not invalidate every gate report (their hash covers policy.yaml). Every
 key is optional; ``models: {NAME: {...}}`` overrides any of them for one model::
 
-    steps: [5, 25, 50, 100]       # percent of traffic to the canary at each step
+    steps: [5, 25, 50, 100]       # percent of traffic to the canary at each step; may start with shadow
     bake: 10m                     # how long each step runs before it is judged
     min_requests: 200             # per route; fewer and the step keeps baking
     max_extensions: 3             # extra bake periods for lack of traffic, then pause
+    watch: 1h                     # after production changes, judge it against the previous version; 0: no watch
+    shadow:                       # a plan's first step `shadow`: production requests mirrored to the candidate
+      share: 100                      # percent of production requests mirrored
+      min_agreement: 0.95             # classification: share of the same rows given the same answer
+      max_error_p95: 0.1              # regression: p95 of |candidate - production| / mean |production|
+      # max_error_rate_increase, max_p99_latency_ratio, max_prediction_psi: analysis's unless set here
     analysis:
       max_error_rate_increase: 0.01   # canary error rate minus production's (HTTP >= 400)
       max_p99_latency_ratio: 1.5      # canary p99 / production p99
@@ -38,14 +44,24 @@ if TYPE_CHECKING:
     from mlgate.config import Settings
 
 ROLLOUT_FILE = "rollout.yaml"
+SHADOW = 0.0  # the shadow step in a plan (written `shadow`): no traffic, production requests mirrored
 
 
 def parse_steps(raw: Any, what: str = "steps") -> tuple[float, ...]:
-    """Canary weights in percent, strictly increasing, each in (0, 100], ending at 100."""
+    """Canary weights in percent, strictly increasing, each in (0, 100], ending at 100; the first may be
+    ``shadow`` (held as SHADOW, 0.0): the candidate then gets mirrored requests before any traffic."""
     if isinstance(raw, str):
         raw = [part for part in raw.replace(" ", "").split(",") if part]
     if not isinstance(raw, list | tuple) or not raw:
         raise PolicyError(f"{what}: must be a list of percentages such as 5,25,50,100", "fix the steps")
+    shadows = [i for i, s in enumerate(raw) if str(s).strip().lower() == "shadow"]
+    if shadows and shadows != [0]:
+        raise PolicyError(
+            f"{what}: {raw!r} has a shadow step that is not the first, or more than one",
+            "a gateway mirrors to one candidate before it gets traffic: write it like shadow,5,25,100",
+        )
+    if shadows:
+        return (SHADOW, *parse_steps(list(raw[1:]) or [100], what))
     try:
         steps = tuple(float(str(s).rstrip("%")) for s in raw)
     except ValueError:
@@ -78,6 +94,19 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class ShadowPolicy:
+    """A shadow step: the share of production requests mirrored, and the limits the candidate's answers to the
+    same requests must stay within (None: the canary analysis's threshold)."""
+
+    share: float = 100.0
+    min_agreement: float = 0.95  # classification: rows where candidate and production answer the same
+    max_error_p95: float = 0.1  # regression: p95 of |candidate - production| / mean |production|
+    max_error_rate_increase: float | None = None
+    max_p99_latency_ratio: float | None = None
+    max_prediction_psi: float | None = None
+
+
+@dataclass(frozen=True)
 class CanaryRules:
     """Which changes need a canary before production."""
 
@@ -94,8 +123,10 @@ class RolloutPolicy:
     bake_seconds: float = 600.0
     min_requests: int = 200
     max_extensions: int = 3
+    watch_seconds: float = 0.0  # the post-promotion watch (release/rollout/watch.py); 0: none
     thresholds: Thresholds = field(default_factory=Thresholds)
     require_canary: CanaryRules = field(default_factory=CanaryRules)
+    shadow: ShadowPolicy = field(default_factory=ShadowPolicy)
     source: str = "defaults"
 
 
@@ -121,7 +152,19 @@ def _known(data: dict[str, Any], allowed: set[str], where: str) -> None:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known: {', '.join(sorted(allowed))}")
 
 
-_KEYS = {"steps", "bake", "min_requests", "max_extensions", "analysis", "require_canary"}
+_KEYS = {"steps", "bake", "min_requests", "max_extensions", "analysis", "require_canary", "watch", "shadow"}
+
+
+def _shadow_policy(data: dict[str, Any], where: str) -> ShadowPolicy:
+    optional = ("max_error_rate_increase", "max_p99_latency_ratio", "max_prediction_psi")
+    _known(data, {"share", "min_agreement", "max_error_p95", *optional}, where)
+    base = ShadowPolicy()
+    share = _number(data, "share", base.share, where)
+    agreement = _number(data, "min_agreement", base.min_agreement, where)
+    if not 0 < share <= 100 or agreement > 1:
+        raise PolicyError(f"{where}: share must be in (0, 100] and min_agreement in [0, 1]", "fix the value")
+    limits = {k: _number(data, k, 0, where) for k in optional if data.get(k) is not None}
+    return ShadowPolicy(share, agreement, _number(data, "max_error_p95", base.max_error_p95, where), **limits)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -191,8 +234,10 @@ def parse_rollout_policy(data: Any, source: str = ROLLOUT_FILE, model: str | Non
         bake_seconds=parse_duration(section.get("bake", base.bake_seconds), f"{where}: bake", error=PolicyError),
         min_requests=int(_number(section, "min_requests", base.min_requests, where)),
         max_extensions=int(_number(section, "max_extensions", base.max_extensions, where)),
+        watch_seconds=parse_duration(section.get("watch", 0), f"{where}: watch", error=PolicyError),
         thresholds=thresholds,
         require_canary=rules,
+        shadow=_shadow_policy(_section(section, "shadow", where), where + ".shadow"),
         source=source,
     )
 

@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlgate.release.rollout.analysis import Analysis, RecordSource, analyze
+from mlgate.release.rollout import shadow
+from mlgate.release.rollout.analysis import Analysis, RecordSource
 from mlgate.release.rollout.policy import load_rollout_policy
 from mlgate.release.rollout.state import RUNNING, Clock, RolloutState, load_state
+from mlgate.release.rollout.watch_state import WatchState, load_watch
 from mlgate.traffic import router_for
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ class RolloutStatus:
     seconds_to_decision: float | None
     analysis: Analysis | None = None
     notes: list[str] = field(default_factory=list)
+    watch: WatchState | None = None  # the post-promotion watch (release/rollout/watch.py), if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +39,7 @@ class RolloutStatus:
             "seconds_to_decision": self.seconds_to_decision,
             "analysis": self.analysis.to_dict() if self.analysis else None,
             "notes": self.notes,
+            "watch": asdict(self.watch) if self.watch else None,
         }
 
 
@@ -58,7 +62,9 @@ def status(
         since = datetime.fromtimestamp(state.step_started_at, UTC)
         until = datetime.fromtimestamp(clock(), UTC)
         policy = load_rollout_policy(registry.settings, name)
-        analysis = analyze(source.window(name, since=since, until=until, inputs=False), policy, name, since, until)
+        frame = source.window(name, since=since, until=until, inputs=False)
+        analysis = shadow.judge(state, frame, policy, name, since, until)  # a shadow step's analysis, or the canary's
     if analysis is None and state is not None and state.last_analysis:
         analysis = Analysis.from_dict(state.last_analysis)
-    return RolloutStatus(name, state, router.state().weight, due, analysis, list(notes or []))
+    watch = load_watch(registry, name)
+    return RolloutStatus(name, state, router.state().weight, due, analysis, list(notes or []), watch)

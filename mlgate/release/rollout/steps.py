@@ -16,6 +16,7 @@ from mlgate.exceptions import GateFailed, TransitionRefused, UsageError
 from mlgate.registry import keys, states
 from mlgate.release.gating import ensure_gate
 from mlgate.release.production import enter_production
+from mlgate.release.rollout import shadow
 from mlgate.release.rollout.policy import load_rollout_policy, parse_steps
 from mlgate.release.rollout.state import (
     ABORT_SIGNAL,
@@ -89,7 +90,7 @@ def start(
             name, version, production, plan, bake, 0, RUNNING, now, now, actor=registry.settings.actor, reason=reason
         )
         save_state(registry, state)  # the intent first: a crash after this is resumed from here
-        router.set_canary(version, state.weight)
+        shadow.move(registry, router, state)  # the canary weight, or the mirroring of a shadow step
         registry.set_version_tag(name, version, keys.STATUS, "canary")
         _resolve_abort_alert(registry, name)
         record_event(registry, state, "rollout-start", reason=reason, steps=plan, bake_seconds=bake, gate=gate_note)
@@ -109,6 +110,7 @@ def complete(registry: Registry, state: RolloutState, router: TrafficRouter, clo
     previous = registry.aliases(name).get(registry.settings.aliases.production)
     if state.status == COMPLETING and previous == version:
         previous = state.baseline  # resuming: the alias already moved
+    shadow.end(router, state)  # a plan shadow,100 completes from its shadow step
     state = replace(state, status=COMPLETING, step=len(state.steps) - 1, outcome=why)
     save_state(registry, state)
     entered = enter_production(registry, name, version, router, previous)
@@ -134,7 +136,7 @@ def next_step(registry: Registry, state: RolloutState, router: TrafficRouter, cl
         return complete(registry, state, router, clock, why)
     state = replace(state, step=state.step + 1, step_started_at=clock(), status=RUNNING, extensions=0, outcome=None)
     save_state(registry, state)
-    router.set_canary(state.version, state.weight)
+    shadow.move(registry, router, state)
     record_event(registry, state, "rollout-step", reason=why)
     return state
 
@@ -175,7 +177,7 @@ def resume(
         if state.status == PAUSED:
             state = replace(state, status=RUNNING, step_started_at=clock(), extensions=0, outcome=None)
             save_state(registry, state)
-            router.set_canary(state.version, state.weight)
+            shadow.move(registry, router, state)
             record_event(registry, state, "rollout-resume")
     return status(registry, name, router=router, clock=clock)
 
@@ -191,9 +193,10 @@ def abort_now(
     """All traffic back to production, the canary version marked failed, its owner alerted. Holds the lock."""
     state = replace(state, status=ABORTED, ended_at=clock(), outcome=why, last_analysis=evidence or state.last_analysis)
     save_state(registry, state)
-    router.clear_canary()
+    shadow.leave(router, state)  # the canary out, or the mirroring stopped at a shadow step
     registry.set_version_tag(state.model, state.version, keys.STATUS, states.FAILED)
-    registry.set_version_tag(state.model, state.version, keys.ROLLED_BACK_REASON, f"canary aborted: {why}"[:5000])
+    reason = f"{shadow.stage(state)} aborted: {why}"[:5000]
+    registry.set_version_tag(state.model, state.version, keys.ROLLED_BACK_REASON, reason)
     alert = alert_owner(registry, state, why, evidence)
     record_event(registry, state, "rollout-abort", result="failed", reason=why, evidence=evidence, alert=alert)
     return state
@@ -225,7 +228,9 @@ def alert_owner(
                 model=state.model,
                 signal=ABORT_SIGNAL,
                 severity="critical",
-                summary=f"canary v{state.version} of {state.model} aborted at {state.weight:g}%: {why}",
+                summary=f"canary v{state.version} of {state.model} aborted at {state.weight:g}%: {why}"
+                if not shadow.in_shadow(state)
+                else f"shadow v{state.version} of {state.model} aborted (mirrored requests only): {why}",
                 details={"evidence": evidence, "production": state.baseline},
                 version=state.version,
             )

@@ -279,9 +279,9 @@ def main() -> int:
         rows = json.loads(data.builtin_source()[data.FEATURES].head(300).to_json(orient="records"))
         traffic = Traffic(url, rows).start()
 
-        say("7. canary rollout of v2: 25 % then 100 %, judged on live figures after each bake")
-        approve_as_owner_on_duty("2", "ok to roll out: production after a clean canary")
-        mlgate("rollout", "start", MODEL, "2")
+        say("7. rollout of v2: a shadow step on mirrored traffic, then 25 % and 100 %, each judged on live figures")
+        approve_as_owner_on_duty("2", "ok to roll out: production after a clean shadow and canary")
+        mlgate("rollout", "start", MODEL, "2", "--steps", "shadow,25,100")
         mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", limit=20)
 
         say("8. a bad canary: v3 calls every sample malignant; `rollout run` judges it on live traffic and aborts")

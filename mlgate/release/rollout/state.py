@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlgate.exceptions import MlgateError, TransitionRefused
+from mlgate.exceptions import TransitionRefused
 from mlgate.registry import Event, keys
+from mlgate.registry.stored import load_tagged, save_tagged
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
@@ -53,31 +53,18 @@ class RolloutState:
         """When the current step is judged: one bake period per try (more when traffic was short)."""
         return self.step_started_at + self.bake_seconds * (1 + self.extensions)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
-
-    @classmethod
-    def from_json(cls, text: str) -> RolloutState:
-        data = json.loads(text)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
 
 def load_state(registry: Registry, name: str) -> RolloutState | None:
     """The rollout stored on the model (the latest, whatever its status), or None."""
-    raw = registry.model_tags(name).get(keys.ROLLOUT)
-    if not raw:
-        return None
-    try:
-        return RolloutState.from_json(raw)
-    except (ValueError, TypeError, KeyError):
-        raise MlgateError(
-            f"the rollout state on {name!r} (tag {keys.ROLLOUT}) is unreadable",
-            f"inspect it in the MLflow UI; `mlgate rollout abort {name}` resets it",
-        ) from None
+    return load_tagged(
+        registry, name, keys.ROLLOUT, RolloutState, "rollout state",
+        f"inspect it in the MLflow UI; `mlgate rollout abort {name}` resets it",
+    )  # fmt: skip
 
 
 def save_state(registry: Registry, state: RolloutState) -> None:
-    registry.set_model_tag(state.model, keys.ROLLOUT, state.to_json())
+    """Write the rollout's state whole (before traffic moves, so a killed process resumes from it)."""
+    save_tagged(registry, state.model, keys.ROLLOUT, state)
 
 
 def record_event(

@@ -6,13 +6,12 @@ watch without importing the rollback.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlgate.alerts import Alert, AlertRouter
-from mlgate.exceptions import MlgateError
 from mlgate.registry import Event, keys
+from mlgate.registry.stored import load_tagged, save_tagged
 from mlgate.release.rollout.analysis import Criterion, RouteFigures
 
 if TYPE_CHECKING:
@@ -103,31 +102,18 @@ class WatchState:
         """Whether this watch is of ``version``'s current stay in production."""
         return self.version == version and self.production_at == (production_at or "")
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
-
-    @classmethod
-    def from_json(cls, text: str) -> WatchState:
-        data = json.loads(text)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
 
 def load_watch(registry: Registry, name: str) -> WatchState | None:
     """The watch stored on the model (the latest, whatever its status), or None."""
-    raw = registry.model_tags(name).get(keys.WATCH)
-    if not raw:
-        return None
-    try:
-        return WatchState.from_json(raw)
-    except (ValueError, TypeError, KeyError):
-        raise MlgateError(
-            f"the watch state on {name!r} (tag {keys.WATCH}) is unreadable",
-            f"inspect it in the MLflow UI, or delete the tag and run `mlgate watch {name}` again",
-        ) from None
+    return load_tagged(
+        registry, name, keys.WATCH, WatchState, "watch state",
+        f"inspect it in the MLflow UI, or delete the tag and run `mlgate watch {name}` again",
+    )  # fmt: skip
 
 
 def save_watch(registry: Registry, state: WatchState) -> None:
-    registry.set_model_tag(state.model, keys.WATCH, state.to_json())
+    """Write the watch's state whole."""
+    save_tagged(registry, state.model, keys.WATCH, state)
 
 
 def record_watch_event(

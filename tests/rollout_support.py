@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,19 @@ from mlgate.gate import policy_hash
 from mlgate.registry import Registry, keys, utcnow
 from mlgate.serving.record import PredictionStore, Served
 from mlgate.testing import write_card
+
+
+class FakeClock:
+    """Time that moves only when the code under test sleeps, so a 60 s bake or a 10-minute watch takes no real time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def pass_gate(registry: Registry, name: str, version: str, *stages: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -20,20 +19,7 @@ from mlgate.release.gating import canary_reasons
 from mlgate.release.rollout import driver, steps
 from mlgate.release.rollout import state as rollout_state
 from mlgate.traffic import RegistryRouter, TrafficRouter
-from tests.rollout_support import pass_gate, production_and_candidate, register, store, traffic
-
-
-class FakeClock:
-    """Time that moves only when the driver sleeps, so a 60 s bake takes no real time."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.rollout_support import FakeClock, pass_gate, production_and_candidate, register, store, traffic
 
 
 def write_policy(settings: Settings, **policy: object) -> None:

@@ -27,22 +27,9 @@ from mlgate.release.rollout import watch as watching
 from mlgate.release.rollout.policy import parse_rollout_policy
 from mlgate.release.rollout.watch_state import load_watch
 from tests.alert_helpers import Receiver, write_owners
-from tests.rollout_support import IRREVERSIBLE, pass_gate, production_and_candidate, register, store, traffic
+from tests.rollout_support import IRREVERSIBLE, FakeClock, pass_gate, production_and_candidate, register, store, traffic
 
 MLGATE = str(Path(sys.executable).parent / "mlgate")
-
-
-class FakeClock:
-    """Time that moves only when the watch sleeps, so a 10-minute watch takes no real time."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def write_policy(settings: Settings, **policy: object) -> None:

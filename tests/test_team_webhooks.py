@@ -134,8 +134,8 @@ def _receiver(settings: Settings, tmp_path: Path, pager: str) -> Iterator[tuple[
     thread.join(timeout=10)
 
 
-def _unmanaged(registry: Registry, name: str) -> list[Any]:
-    return [e for e in api.history(name, registry=registry) if e.action == UNMANAGED_ACTION]
+def _events(registry: Registry, name: str, action: str) -> list[Any]:
+    return [e for e in api.history(name, registry=registry) if e.action == action]
 
 
 def test_alias_moved_outside_mlgate_is_recorded_and_alerted_but_mlgate_moves_are_not(
@@ -162,10 +162,10 @@ def test_alias_moved_outside_mlgate_is_recorded_and_alerted_but_mlgate_moves_are
         registry.client.set_registered_model_alias(name, "production", v1)  # a raw client, outside mlgate
 
         deadline = time.monotonic() + 30
-        while not _unmanaged(registry, name) and time.monotonic() < deadline:
+        while not _events(registry, name, UNMANAGED_ACTION) and time.monotonic() < deadline:
             time.sleep(0.3)
         time.sleep(2)  # let the deliveries of mlgate's own moves arrive too
-        unmanaged = _unmanaged(registry, name)
+        unmanaged = _events(registry, name, UNMANAGED_ACTION)
         assert len(unmanaged) == 1, [e.__dict__ for e in api.history(name, registry=registry)]
         event = unmanaged[0]
         assert (event.to_version, event.details["alias"]) == (v1, "production")
@@ -188,7 +188,7 @@ def test_alias_moved_outside_mlgate_is_recorded_and_alerted_but_mlgate_moves_are
         }
         again = process_delivery(registry, payload, delivery)
         assert (again.managed, again.recorded) == (False, False)
-        assert len(_unmanaged(registry, name)) == 1
+        assert len(_events(registry, name, UNMANAGED_ACTION)) == 1
     finally:
         assert CliRunner().invoke(main, ["webhook", "delete", hook]).exit_code == 0
 
@@ -229,10 +229,6 @@ def _until(check: Any, seconds: float = 30.0) -> float:
 def _served_by(base: str) -> str:
     answer = requests.post(f"{base}/invocations", json=split_body(rows(1)), timeout=10)
     return str(answer.headers["X-Mlgate-Model-Version"])
-
-
-def _events(registry: Registry, name: str, action: str) -> list[Any]:
-    return [e for e in api.history(name, registry=registry) if e.action == action]
 
 
 def test_a_protected_production_moved_outside_mlgate_is_put_back_and_a_gateway_serves_it_one_poll_at_most(

@@ -10,24 +10,32 @@ VERSION ?=
 COMMENT ?=
 PORT ?= 8080
 PROFILE ?=
+DEMO_ROUTER ?= registry
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test lint promote approve rollback serve server bench clean
+.PHONY: install demo test lint promote approve rollback serve server bench clean docs docs-build docs-screenshots
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,docs,all]'
 	touch $(STAMP)
 
 demo: $(STAMP)
+ifeq ($(DEMO_ROUTER),haproxy)
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; } || \
+	  { echo "demo: haproxy is not installed (apt-get install haproxy)"; exit 1; }
+	$(PY) pipelines/demo_haproxy.py
+else
 	$(PY) pipelines/demo.py
+endif
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -60,6 +68,19 @@ bench: $(STAMP)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
 	  echo "bench: wrk is not installed (apt-get install wrk); the serving bench uses its Python load generator"
 	$(PY) bench/run.py
+
+# The docs site (mkdocs-material; reference pages generated from the code by docs/hooks/reference.py).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+docs-build: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# Screenshots of the HTML gate and monitoring reports, taken by the tests that render them in Chromium.
+docs-screenshots: $(STAMP)
+	DOCS_SCREENSHOTS_DIR=docs/assets/screenshots $(PY) -m pytest -q \
+	  tests/test_gate.py::test_the_html_report_renders_every_check_in_a_browser \
+	  tests/test_monitor_run.py::test_cli_monitor_json_and_report_renders_in_chromium
 
 clean:
 	rm -rf .mlgate

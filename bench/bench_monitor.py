@@ -1,6 +1,11 @@
 """Benchmark: mlgate's drift + data-quality pass vs Evidently's DataDriftPreset, on 1M rows x 20 columns.
 
     .venv/bin/python bench/bench_monitor.py [--rows 1000000] [--runs 5] [--skip-evidently]
+    .venv/bin/python bench/bench_monitor.py --stream [--stream-rows 100000000] [--compare-rows 5000000]
+
+``--stream`` measures ``mlgate monitor --batch`` on a Parquet batch far bigger than memory
+(bench/bench_stream.py: generated under /tmp, never committed): time and peak RSS of a child
+process, and the in-memory pass side by side where it fits.
 
 The data: 15 numeric and 5 categorical columns, about 2 % nulls in some of them, a
 reference and a current sample of the same size; three columns of the current sample
@@ -165,7 +170,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--evidently-runs", type=int, default=1)
     parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument("--stream", action="store_true", help="Benchmark the streamed batch pass instead (below).")
+    parser.add_argument("--stream-rows", type=int, default=100_000_000)
+    parser.add_argument("--compare-rows", type=int, default=5_000_000)
     args = parser.parse_args()
+    if args.stream:
+        from bench.bench_stream import stream_benchmark
+
+        stream_benchmark(args.stream_rows, args.compare_rows, make_data)
+        return
 
     reference, current = make_data(args.rows)
     start = time.perf_counter()

@@ -156,8 +156,9 @@ def main() -> None:
 
 `.venv/bin/python bench/bench_shadow.py` — real gateway (uvicorn, in-process, heap frozen as `mlgate serve`
 does) on a sqlite registry, recording every request; v1 production; "on": alias `shadow` on v2 with share
-100 %, so every production request is handed, after its answer, to the shadow's worker process (lowest
-CPU priority), which answers and records it. A separate client process, keep-alive connections, 1-row JSON,
+100 %, so every production request is handed, after its answer, to the shadow's worker process (gathered
+and written to it every few milliseconds; lowest CPU priority; bounded queue, drops counted), which answers
+and records it. A separate client process, keep-alive connections, 1-row JSON,
 loopback; {ROUNDS} rounds alternating off/on, medians;
 each ratio is the median of the rounds' on/off ratios. 2-core machine shared with other work (its tail is
 mostly other processes' scheduling): compare the rows, not absolutes.

@@ -20,7 +20,10 @@
     ├── ReproduceError               the model version cannot be reproduced
     ├── TrainingError                a training record cannot be made (tests failed, package missing)
     ├── ServingError                 the gateway cannot start or load a model
-    └── NotRecorded                  the prediction record holds no such request
+    ├── MetricSourceError            a metric source (Prometheus) refused a query or gave an unusable answer
+    │   └── MetricSourceUnavailable  the metric source did not answer (analysis is then inconclusive)
+    ├── NotRecorded                  the prediction record holds no such request
+    └── MissingDependency            an optional extra is not installed, or MLflow is outside the range
 
 Exit codes are a CI contract: 0 passed, 1 a known error or failed gate, 2 usage, 3 a bug.
 """
@@ -129,8 +132,30 @@ class ServingError(MlgateError):
     """The gateway cannot start or cannot load a model."""
 
 
+class MetricSourceError(MlgateError):
+    """A metric source (Prometheus) refused a query, or answered something analysis cannot use (several series)."""
+
+
+class MetricSourceUnavailable(MetricSourceError):
+    """A metric source did not answer (down, unreachable, timed out): canary analysis is inconclusive, not failed."""
+
+
 class NotRecorded(MlgateError):
     """The gateway's prediction record holds no such request (never answered, or trimmed since)."""
+
+
+class MissingDependency(MlgateError):
+    """A feature's extra is not installed, or the installed MLflow is outside the supported range."""
+
+
+class MissingExtraError(MissingDependency):
+    """A feature needs an optional extra (``pip install 'mlgate[serve]'``) that is not installed."""
+
+    def __init__(self, extra: str, feature: str, module: str) -> None:
+        self.extra = extra
+        self.module = module
+        install = f"pip install 'mlgate[{extra}]'"
+        super().__init__(f"{feature} needs the {extra} extra ({module} is not installed): {install}")
 
 
 class UsageError(MlgateError):

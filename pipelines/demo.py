@@ -29,6 +29,7 @@ ENV = {
     "MLGATE_ACTOR": "demo",
     # the gateway's admin token: promotions and rollbacks ask the gateway to reload at once
     "MLGATE_ADMIN_TOKEN": secrets.token_hex(16),
+    "MLGATE_FEEDBACK_TOKEN": secrets.token_hex(16),  # callers send labels to the gateway's POST /feedback with it
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
 }
 for key in ("MLFLOW_TRACKING_URI", "MLGATE_TRACKING_URI", "MLGATE_CONFIG_DIR", "MLGATE_PROFILE"):
@@ -110,6 +111,7 @@ class Traffic:
         self.sent = self.failed = 0
         self.versions: dict[str, int] = {}
         self.canary_answer: tuple[str, str] | None = None  # (request id, UTC time) of the latest canary answer
+        self.answered: dict[str, int] = {}  # request id -> row index, for labels that come back later
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -132,6 +134,8 @@ class Traffic:
                 if resp.headers.get("X-Mlgate-Route") == "canary" and resp.headers.get("X-Mlgate-Request-Id"):
                     answered_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                     self.canary_answer = (resp.headers["X-Mlgate-Request-Id"], answered_at)
+                if resp.status_code == 200 and len(self.answered) < 5000:
+                    self.answered[resp.headers.get("X-Mlgate-Request-Id", "")] = i % len(self.rows)
                 if resp.status_code >= 500:
                     self.failed += 1
             except Exception:  # noqa: BLE001 - a refused connection is a failed request
@@ -276,7 +280,9 @@ def main() -> int:
         mlgate("smoke", MODEL, "--endpoint", url)
         from pipelines import data
 
-        rows = json.loads(data.builtin_source()[data.FEATURES].head(300).to_json(orient="records"))
+        source = data.builtin_source().head(300)
+        rows = json.loads(source[data.FEATURES].to_json(orient="records"))
+        labels = source[data.TARGET].tolist()
         traffic = Traffic(url, rows).start()
 
         say("7. rollout of v2: a shadow step on mirrored traffic, then 25 % and 100 %, each judged on live figures")
@@ -298,8 +304,12 @@ def main() -> int:
             print("  (an alias moved outside mlgate is put back by `mlgate webhook listen` with protected_aliases:")
             print("   shown on a real MLflow server in tests/test_team_webhooks.py: sqlite sends no webhooks)")
 
-        say("9. production monitoring on the gateway's recorded traffic: drift, quality, health, cost")
-        mlgate("monitor", MODEL, "--window", "1h", "--report-dir", str(WORK / "reports"), limit=25)
+        say("9. production monitoring on the gateway's recorded traffic: drift, quality, health, cost, and")
+        print("   performance estimated from the model's own confidence (CBPE) before any label has come back")
+        mlgate("monitor", MODEL, "--window", "1h", "--report-dir", str(WORK / "reports"), limit=30)
+        say("9b. ground truth arrives: labels for answered requests go to the gateway's POST /feedback")
+        print(f"  {send_labels(url, traffic.answered, labels)}")
+        mlgate("monitor", MODEL, "--window", "1h", "--report-dir", str(WORK / "reports"), limit=30)
 
         say("10. a bad day in production: the runbook, then rollback in one command")
         mlgate("rollback", MODEL, "--dry-run", limit=30)
@@ -327,6 +337,20 @@ def main() -> int:
         print(f"  alerts delivered to the owner's webhooks: {len(AlertInbox.received)}")
     say(f"demo finished in {time.monotonic() - started:.0f} s; registry at {STATE.relative_to(ROOT)}/")
     return 0
+
+
+def send_labels(url: str, answered: dict[str, int], labels: list[int]) -> str:
+    """Labels for two thirds of the answered requests (the rest are still unknown), as a client system would send."""
+    import requests
+
+    items = [{"request_id": rid, "label": int(labels[row])} for rid, row in list(answered.items())[::3] if rid]
+    items += [{"request_id": rid, "label": int(labels[row])} for rid, row in list(answered.items())[1::3] if rid]
+    headers = {"Authorization": f"Bearer {ENV['MLGATE_FEEDBACK_TOKEN']}"}
+    answer = requests.post(f"{url}/feedback", json={"labels": items}, headers=headers, timeout=30).json()
+    return (
+        f"POST /feedback: {answer['accepted']} labels accepted of {answer['received']}, "
+        f"{answer['unknown_request_ids']} for unknown request ids, {answer['rejected']} rejected"
+    )
 
 
 def wait_for(url: str, seconds: float = 60) -> None:

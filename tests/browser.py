@@ -9,12 +9,18 @@ The page is copied with a small script appended that, after load, measures every
 matching each selector (non-zero box, not display:none / visibility:hidden / zero opacity;
 images also decoded with a natural width) and writes the counts into the DOM, which
 Chromium prints with --dump-dom. The report itself is not changed.
+
+    save_docs_screenshot(page, "gate-report", chromium)   # only with DOCS_SCREENSHOTS_DIR=<folder>
+
+writes what Chromium draws of the page as <folder>/gate-report.png (`make docs-screenshots`: the
+screenshots of the docs site are real renderings of the reports the tests make).
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -106,3 +112,38 @@ def external_references(page: str | Path) -> list[str]:
     text = Path(page).read_text()
     refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", text, re.I)
     return [r for r in refs if not r.startswith(("data:", "#"))]
+
+
+SCREENSHOTS_ENV = "DOCS_SCREENSHOTS_DIR"  # not MLGATE_*: conftest clears those for every test
+
+
+def screenshot(page: str | Path, out: Path, chromium: str, width: int = 1100, height: int = 1400) -> Path:
+    """What Chromium draws of ``page`` in a ``width`` x ``height`` window, trimmed of the blank below, as a
+    small palette PNG."""
+    from PIL import Image, ImageChops
+
+    with tempfile.TemporaryDirectory(prefix="mlgate-chromium-") as profile:
+        raw = Path(profile) / "shot.png"
+        command = [chromium, *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+                   "--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={raw}",
+                   Path(page).resolve().as_uri()]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0 or not raw.is_file():
+            raise AssertionError(f"chromium took no screenshot ({done.returncode}): {done.stderr[-2000:]}")
+        image = Image.open(raw).convert("RGB")
+    background = Image.new("RGB", image.size, image.getpixel((0, image.height - 1)))
+    box = ImageChops.difference(image, background).getbbox()
+    if box is not None:
+        image = image.crop((0, 0, width, min(height, box[3] + 24)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.quantize(colors=64).save(out, optimize=True)
+    return out
+
+
+def save_docs_screenshot(page: str | Path, name: str, chromium: str) -> Path | None:
+    """With DOCS_SCREENSHOTS_DIR set to a folder (relative: to the repository), save a screenshot of ``page``
+    there as ``name``.png."""
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if not folder:
+        return None
+    return screenshot(page, Path(__file__).resolve().parent.parent / folder / f"{name}.png", chromium)

@@ -13,7 +13,8 @@ from mlgate.config import Settings
 from mlgate.registry import Registry
 from mlgate.testing import QUIET_ENV, log_tiny_model, throwaway_settings, write_card
 
-pytest_plugins = ["backends", "alert_helpers"]  # throwaway PostgreSQL and MLflow servers; a webhook receiver
+# servers; webhook receivers; Alertmanager; the `extra` marker (skips in the core-install session)
+pytest_plugins = ["backends", "alert_helpers", "alertmanager_support", "extras_support"]
 
 
 @pytest.fixture(autouse=True)

@@ -178,7 +178,7 @@ def test_run_waits_for_traffic_then_pauses(
     result = driver.run(registry, "m", store(settings), clock=clock, sleep=clock.sleep, poll_seconds=10)
     assert result.state is not None and result.state.status == "paused"
     assert "not enough requests" in (result.state.outcome or "")
-    assert [e.result for e in registry.events("m") if e.action == "rollout-analysis"] == ["wait"] * 3
+    assert [e.result for e in registry.events("m") if e.action == "rollout-analysis"] == ["inconclusive"] * 3
     assert registry.aliases("m")["canary"] == v2  # held at its weight for a person to decide
 
 

@@ -159,6 +159,7 @@ def download(reg: Registry, name: str, version: str, path: str, dst: Path) -> st
 # --- every check passes on a fully recorded version ------------------------------------------------
 
 
+@pytest.mark.extra("serve")  # serves_input_example starts the gateway
 def test_a_fully_recorded_first_release_passes_every_builtin_check_and_stores_its_report(
     world: World, reg: Registry, name: str, tmp_path: Path
 ) -> None:
@@ -624,7 +625,7 @@ def test_mlgate_check_prints_a_table_stores_the_report_and_exits_by_verdict(
 def test_the_html_report_renders_every_check_in_a_browser(
     world: World, reg: Registry, name: str, tmp_path: Path
 ) -> None:
-    from tests.browser import external_references, render_check, require_chromium
+    from tests.browser import external_references, render_check, require_chromium, save_docs_screenshot
 
     chromium = require_chromium()
     write_policy(reg, {"production": ["seed_recorded", "quality_thresholds", "last_known_good"]})
@@ -639,3 +640,4 @@ def test_the_html_report_renders_every_check_in_a_browser(
     text = page.read_text()
     for check in ("seed_recorded", "quality_thresholds", "last_known_good"):
         assert f"<td>{check}</td>" in text
+    save_docs_screenshot(page, "gate-report", chromium)  # `make docs-screenshots`: the docs show this report

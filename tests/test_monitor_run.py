@@ -20,7 +20,7 @@ from mlgate.serving.record import PredictionStore, Served, default_store_url
 from mlgate.stats.profile import build_profile, log_profile
 from mlgate.testing import tiny_training_data
 from tests.alert_helpers import OWNER, Receiver, write_owners
-from tests.browser import external_references, render_check, require_chromium
+from tests.browser import external_references, render_check, require_chromium, save_docs_screenshot
 from tests.monitor_helpers import isolated_version
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -136,3 +136,4 @@ def test_cli_monitor_json_and_report_renders_in_chromium(cli_env: Settings, regi
     seen = render_check(data["report_path"], ["h1", ".check", "figure", "img.plot", "table"], chromium)
     for selector in ("h1", ".check", "figure", "img.plot", "table"):
         assert seen[selector]["count"] > 0 and seen[selector]["visible"] == seen[selector]["count"], (selector, seen)
+    save_docs_screenshot(data["report_path"], "monitoring-report", chromium)  # `make docs-screenshots`

@@ -16,6 +16,7 @@ from mlgate.serving import RunningGateway, running_gateway
 from mlgate.serving.record import PredictionStore, default_store_url
 from tests.serving_helpers import FEATURES, NAME, module_registry, rows, split_body
 
+pytestmark = pytest.mark.extra("serve")
 TOKEN = "s3cret-admin"
 
 

@@ -93,7 +93,7 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(reg: Registry, 
         assert answer.status_code == 200 and answer.headers["X-Mlgate-Model-Version"] == "1"
         health = httpx.get(url + "/health").json()
         assert health["status"] == "degraded"
-        assert 'mlgate_reloads_total{result="failed"} 1.0' in httpx.get(url + "/metrics").text
+        assert 'mlgate_reloads_total{model="iris",result="failed"} 1.0' in httpx.get(url + "/metrics").text
     [event] = [e for e in reg.events(NAME) if e.action == "serving-load-failed"]
     assert event.to_version == str(mv.version) and event.from_version == "1" and event.result == "failed"
     assert event.details["alert"] is True
@@ -113,6 +113,7 @@ def test_canary_gets_its_weight_of_traffic_sticky_per_request_key(reg: Registry)
     reg.set_model_tag(NAME, keys.CANARY_WEIGHT, "20")
     with running_gateway(reg, NAME, poll_seconds=0.2) as url:
         assert httpx.get(url + "/version").json()["canary"] == "2"
+        assert 'mlgate_canary_weight{model="iris",version="2"} 20.0' in httpx.get(url + "/metrics").text
         body = split_body(rows(1))
         answers = drive(url, 2000, key_prefix="user-")
         assert {status for status, _, _ in answers} == {200}
@@ -127,6 +128,7 @@ def test_canary_gets_its_weight_of_traffic_sticky_per_request_key(reg: Registry)
             assert forced.headers["X-Mlgate-Model-Version"] == "2"
         reg.delete_alias(NAME, "canary")  # the rollout is aborted: all traffic back to production
         until(lambda: httpx.get(url + "/version").json()["canary"] is None)
+        assert "mlgate_canary_weight{" not in httpx.get(url + "/metrics").text  # no canary: no weight series
         assert httpx.post(url + "/invocations", json=body, headers={"X-Mlgate-Route": "canary"}).headers[
             "X-Mlgate-Model-Version"] == "1"  # fmt: skip
         assert url.gateway.recorder is not None

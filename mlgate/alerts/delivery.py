@@ -1,4 +1,4 @@
-"""Webhook delivery: Slack-compatible JSON or generic JSON signed with HMAC-SHA256, with retries and backoff.
+"""Delivery: Slack-compatible JSON, signed generic JSON, Alertmanager, PagerDuty; retries with backoff.
 
 A generic ("json") target receives the alert as JSON with two headers::
 
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlgate.alerts.platforms import ALERTMANAGER, PAGERDUTY, alertmanager_body, pagerduty_body, post_url, unreachable
 from mlgate.alerts.routing import Target
 
 log = logging.getLogger("mlgate.alerts")
@@ -85,7 +86,13 @@ def slack_body(message: dict[str, Any]) -> dict[str, Any]:
 
 def encode(target: Target, message: dict[str, Any], now: float) -> tuple[bytes, dict[str, str]]:
     """The raw body and headers for ``message`` sent to ``target``."""
-    payload = slack_body(message) if target.kind == "slack" else message
+    payload: Any = message
+    if target.kind == "slack":
+        payload = slack_body(message)
+    elif target.kind == ALERTMANAGER:
+        payload = alertmanager_body(message, target.expires_seconds, target.runbook_url)
+    elif target.kind == PAGERDUTY:
+        payload = pagerduty_body(message, target.routing_key or "", target.runbook_url)
     body = json.dumps(payload, sort_keys=True, default=str).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "mlgate-alerts"}
     if target.kind == "json":
@@ -118,16 +125,31 @@ def send(
     for attempt in range(1, attempts + 1):
         body, headers = encode(target, message, clock())
         try:
-            response = session.post(target.url, data=body, headers=headers, timeout=timeout)
+            response = session.post(post_url(target.kind, target.url), data=body, headers=headers, timeout=timeout)
             status = int(response.status_code)
             if 200 <= status < 300:
                 return DeliveryResult(target.name, True, attempt, status)
-            error = f"HTTP {status}"
+            error = f"HTTP {status}" + _refusal(target, response, status)
             if status < 500 and status != 429:
                 break  # the receiver refused this message; retrying the same body will not help
         except Exception as exc:  # noqa: BLE001 - any network failure is a failed attempt, never a crash
-            status, error = None, f"{type(exc).__name__}: {str(exc)[:200]}"
+            status = None
+            if target.kind in (ALERTMANAGER, PAGERDUTY):
+                error = unreachable(target.kind, target.name, post_url(target.kind, target.url), exc)
+            else:
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
         if attempt < attempts:
             sleep(backoff * (2 ** (attempt - 1)))
     log.warning("alert delivery to %s failed after %d attempt(s): %s", target.name, attempt, error)
     return DeliveryResult(target.name, False, attempt, status, error)
+
+
+def _refusal(target: Target, response: Any, status: int) -> str:
+    """What Alertmanager or PagerDuty said when refusing a message (their bodies explain a 400)."""
+    if target.kind not in (ALERTMANAGER, PAGERDUTY) or status >= 500:
+        return ""
+    try:
+        text = " ".join(str(response.text).split())[:300]
+    except Exception:  # noqa: BLE001 - the explanation is a courtesy
+        return ""
+    return f" from {post_url(target.kind, target.url)}: {text}" if text else ""

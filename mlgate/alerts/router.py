@@ -7,22 +7,26 @@
     router.flush()            # retry deliveries that failed earlier (monitor passes call it)
 
 State (what is firing, what was sent, failed deliveries) lives in a JSON file
-(default ``<project>/.mlgate/alerts/state.json``) so cron-run passes de-duplicate too.
+(default ``<project>/.mlgate/alerts/state.json``) so cron-run passes de-duplicate too; fire, resolve and
+flush each hold its lock from load to save, so passes running at once keep each other's updates.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlgate.alerts.delivery import DeliveryResult, log, send
+from mlgate.alerts.platforms import ALERTMANAGER, STATEFUL_KINDS
 from mlgate.alerts.routing import OnDuty, Route, Target, _target, load_owners, on_duty
+from mlgate.alerts.statelock import exclusive
 from mlgate.config import Settings
 from mlgate.exceptions import ConfigError, MlgateError
 from mlgate.registry import Registry, keys
@@ -148,7 +152,21 @@ class AlertRouter:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
-    def _message(self, alert: Alert, event: str, duty: OnDuty, person: str) -> dict[str, Any]:
+    def _links(self, alert: Alert) -> list[dict[str, str]]:
+        """Where a person reads more: the monitoring report, the version in MLflow's UI (when served over HTTP)."""
+        links = []
+        if alert.details.get("report"):
+            links.append({"name": "report", "href": str(alert.details["report"]), "text": "monitoring report"})
+        uri = re.sub(r"://[^/@]+@", "://", self.settings.tracking_uri or "").rstrip("/")  # never a password
+        if uri.startswith(("http://", "https://")) and alert.version:
+            href = f"{uri}/#/models/{alert.model}/versions/{alert.version}"
+            links.append({"name": "mlflow", "href": href, "text": f"{alert.model} v{alert.version} in MLflow"})
+        return links
+
+    def _message(
+        self, alert: Alert, event: str, duty: OnDuty, person: str, since: float | None = None
+    ) -> dict[str, Any]:
+        started = datetime.fromtimestamp(since if since is not None else self.clock(), UTC)
         return {
             "event": f"alert.{event}",
             "id": alert.key,
@@ -164,11 +182,18 @@ class AlertRouter:
             "person": person,
             "period": duty.period,
             "sent_at": self._now().isoformat(timespec="seconds"),
+            "started_at": started.isoformat(timespec="seconds"),
+            "links": self._links(alert),
         }
 
     def _deliver(self, state: dict[str, Any], route: Route, message: dict[str, Any]) -> list[DeliveryResult]:
         results = []
         for target in route.targets:
+            if target.kind in STATEFUL_KINDS:  # this message supersedes an unsent older one about the same alert
+                state["outbox"] = [
+                    item for item in state["outbox"]
+                    if not (item["target"] == target.name and item["message"].get("id") == message["id"])
+                ]  # fmt: skip
             result = send(
                 self.session, target, message, self.attempts, self.backoff, self.timeout, self.sleep, self.clock
             )
@@ -181,6 +206,7 @@ class AlertRouter:
         return results
 
     # --- the public verbs ---------------------------------------------------------------
+    @exclusive
     def fire(self, alert: Alert) -> Notification:
         """Raise ``alert``: deliver it to the owner on duty, unless it is already firing (then maybe escalate)."""
         try:
@@ -203,6 +229,7 @@ class AlertRouter:
                 current["targets"] = sorted(set(current["targets"]) | {t.name for t in duty.escalation.targets})
             current["last_seen"] = now
             current["value"] = alert.value
+            note.deliveries += self._resend(state, current, alert, duty)
             self._save(state)
             return note
         route = duty.route_for(alert.severity)
@@ -216,6 +243,23 @@ class AlertRouter:
         self._save(state)
         return note
 
+    def _resend(
+        self, state: dict[str, Any], current: dict[str, Any], alert: Alert, duty: OnDuty
+    ) -> list[DeliveryResult]:
+        """Alertmanager forgets an alert nobody re-sends: send a firing one again to each Alertmanager that heard it."""
+        try:
+            targets = [t for t in self._targets_by_name(current["targets"]) if t.kind == ALERTMANAGER]
+        except MlgateError:
+            return []
+        if not targets:
+            return []
+        stored = Alert(**current["alert"])  # its labels (version, severity) stay those it fired with
+        again = replace(stored, summary=alert.summary or stored.summary, value=alert.value,
+                        details=alert.details or stored.details)  # fmt: skip
+        message = self._message(again, "firing", duty, current["person"], since=current["since"])
+        return self._deliver(state, Route(current["person"], tuple(targets)), message)
+
+    @exclusive
     def resolve(self, model: str, signal: str) -> Notification:
         """Clear an alert: send a resolved message to every target that heard it fire."""
         key = f"{model}::{signal}"
@@ -231,13 +275,14 @@ class AlertRouter:
             self._save(state)
             return Notification(key, "resolved", current["owner"], error=str(exc))
         route = Route(current["person"], tuple(targets))
-        message = self._message(alert, "resolved", duty, current["person"])
+        message = self._message(alert, "resolved", duty, current["person"], since=current["since"])
         message["summary"] = f"resolved: {alert.summary or alert.signal}"
         note = Notification(key, "resolved", duty.owner, current["person"], duty.period)
         note.deliveries = self._deliver(state, route, message)
         self._save(state)
         return note
 
+    @exclusive
     def flush(self) -> list[DeliveryResult]:
         """Retry failed deliveries that are due; drop those older than a day (logged)."""
         state = self._load()

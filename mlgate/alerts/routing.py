@@ -7,6 +7,9 @@ owners.yaml::
     targets:                                # named webhook destinations
       ml-slack:  {kind: slack, url_env: MLGATE_SLACK_WEBHOOK}      # or url: https://...
       pager:     {kind: json,  url: https://pager.example/hook, secret_env: MLGATE_WEBHOOK_SECRET}
+      am:        {kind: alertmanager, url: http://alertmanager:9093, expires: 4h}         # API v2
+      pd:        {kind: pagerduty, routing_key_env: MLGATE_PAGERDUTY_KEY}                 # Events API v2
+      # optional on every target: runbook_url: https://wiki.example/runbooks/{model}
     owners:
       ml-platform@example.com:              # the model card's owner (tag mlgate.owner)
         business_hours: {person: alice@example.com, targets: [ml-slack]}
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mlgate.alerts.platforms import PAGERDUTY, PAGERDUTY_URL
 from mlgate.config import Settings
 from mlgate.config.durations import parse_duration
 from mlgate.config.files import check_keys, mapping, read_yaml
@@ -35,13 +39,13 @@ from mlgate.exceptions import ConfigError
 
 OWNERS_FILE = "owners.yaml"
 SEVERITIES = ("info", "warning", "critical")
-TARGET_KINDS = ("slack", "json")
+TARGET_KINDS = ("slack", "json", "alertmanager", "pagerduty")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 BUSINESS_HOURS = "business_hours"
 OUT_OF_HOURS = "out_of_hours"
 FILE_KEYS = ("timezone", "hours", "targets", "owners")
 HOURS_KEYS = ("days", "start", "end")
-TARGET_KEYS = ("kind", "url", "url_env", "secret", "secret_env")
+TARGET_KEYS = ("kind", "url", "url_env", "secret", "secret_env", "routing_key_env", "expires", "runbook_url")
 OWNER_KEYS = (BUSINESS_HOURS, OUT_OF_HOURS, "escalation", "timezone", "hours")
 ROUTE_KEYS = ("person", "targets", "min_severity")
 PERIOD_KEYS = {BUSINESS_HOURS: ROUTE_KEYS, OUT_OF_HOURS: ROUTE_KEYS, "escalation": (*ROUTE_KEYS, "after")}
@@ -49,13 +53,16 @@ PERIOD_KEYS = {BUSINESS_HOURS: ROUTE_KEYS, OUT_OF_HOURS: ROUTE_KEYS, "escalation
 
 @dataclass(frozen=True)
 class Target:
-    """One webhook destination: Slack-compatible JSON, or generic JSON signed with HMAC-SHA256."""
+    """One destination: Slack-compatible JSON, generic JSON signed with HMAC-SHA256, Alertmanager or PagerDuty."""
 
     name: str
     kind: str
     url: str
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
     problem: str | None = None  # why it cannot deliver (e.g. its url_env is not set), checked at send time
+    routing_key: str | None = field(default=None, repr=False)  # pagerduty: from the variable routing_key_env names
+    expires_seconds: float | None = None  # alertmanager: endsAt of a firing alert, from its last sending
+    runbook_url: str | None = None  # {model}, {signal} and {version} are filled in
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,6 +201,8 @@ def _target(name: str, spec: Any, path: Path) -> Target:
     kind = spec.get("kind", "json")
     if kind not in TARGET_KINDS:
         raise ConfigError(f"{path}: target {name!r} has kind {kind!r}", f"use one of {', '.join(TARGET_KINDS)}")
+    if kind == PAGERDUTY and not spec.get("url") and not spec.get("url_env"):
+        spec = {**spec, "url": PAGERDUTY_URL}
     if not spec.get("url") and not spec.get("url_env"):
         raise ConfigError(f"{path}: target {name!r} has no url", "give it a url (or url_env naming a variable)")
     url = spec.get("url") or os.environ.get(str(spec["url_env"])) or ""
@@ -201,7 +210,19 @@ def _target(name: str, spec: Any, path: Path) -> Target:
     secret = spec.get("secret") or (os.environ.get(str(spec["secret_env"])) if spec.get("secret_env") else None)
     if spec.get("secret_env") and not secret:
         problem = f"target {name!r}: environment variable {spec['secret_env']} (its signing secret) is not set"
-    return Target(name, kind, str(url), secret, problem)
+    routing_key = None
+    if kind == PAGERDUTY:
+        if not spec.get("routing_key_env"):
+            raise ConfigError(
+                f"{path}: pagerduty target {name!r} has no routing_key_env",
+                "name the environment variable that holds the integration key (routing_key_env: MLGATE_PAGERDUTY_KEY)",
+            )
+        routing_key = os.environ.get(str(spec["routing_key_env"])) or None
+        if not routing_key:
+            problem = f"target {name!r}: environment variable {spec['routing_key_env']} (its routing key) is not set"
+    expires = parse_duration(spec["expires"], f"{path}: targets.{name}.expires") if spec.get("expires") else None
+    runbook = str(spec["runbook_url"]) if spec.get("runbook_url") else None
+    return Target(name, kind, str(url), secret, problem, routing_key, expires, runbook)
 
 
 def _route(spec: Any, where: str, targets: dict[str, Any], path: Path) -> Route:

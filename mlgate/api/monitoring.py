@@ -15,7 +15,7 @@ from mlgate.registry import Registry
 def monitor(
     name: str,
     window: str | float = "1h",
-    batch: str | Path | None = None,
+    batch: str | Path | Any = None,
     version: str | int | None = None,
     tests: tuple[str, ...] | None = None,
     report_dir: str | Path | None = None,
@@ -24,7 +24,7 @@ def monitor(
     score: bool = False,
     registry: Registry | None = None,
 ) -> Any:
-    """One monitoring pass over the gateway's last ``window`` (or a CSV / Parquet ``batch``).
+    """One monitoring pass over the gateway's last ``window`` (or a CSV / Parquet ``batch``, or a pyspark DataFrame).
 
     Returns a ``mlgate.monitor.run.PassResult`` (``.signals``, ``.checks``, ``.firing``,
     ``.report_path``, ``.to_dict()``); breached rules of alerts.yaml go to the owner on duty.

@@ -70,11 +70,31 @@ def status(name: str, registry: Registry | None = None, at: str | float | dateti
     )
 
 
-def history(name: str, registry: Registry | None = None, at: str | float | datetime | None = None) -> list[Event]:
-    """Every transition of the model, newest first; ``at``: as the history read at that moment."""
+def history(
+    name: str,
+    registry: Registry | None = None,
+    at: str | float | datetime | None = None,
+    limit: int | None = None,
+    since: str | float | datetime | None = None,
+    skip: int = 0,
+) -> list[Event]:
+    """Every transition of the model, newest first; ``at``: as the history read at that moment.
+
+    ``limit``: the newest N only (after skipping ``skip``, for paging); ``since``: those that began then or later.
+    Without ``at`` only the events asked for are read, so it stays fast on a long history."""
+    reg = registry_or_connect(registry)
+    start = parse_moment(since) if since is not None else None
     if at is not None:
-        return history_at(registry_or_connect(registry), name, parse_moment(at))
-    return registry_or_connect(registry).events(name)
+        found = [e for e in history_at(reg, name, parse_moment(at)) if start is None or _began(e) >= start]
+        return found[skip : None if limit is None else skip + limit]
+    return reg.events(name, limit=None if limit is None else skip + limit, since=start)[skip:]
+
+
+def _began(event: Event) -> float:
+    try:
+        return datetime.fromisoformat(event.at).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def which(name: str, request_id: str, registry: Registry | None = None) -> answered.Answered:

@@ -22,9 +22,23 @@ def main(ctx: click.Context, traceback: bool) -> None:
 
 def _register_commands() -> None:
     """Each area's commands live in their own module (mlgate/cli/<area>.py) with a COMMANDS list."""
-    from mlgate.cli import approvals, contract, files, gate, lifecycle, monitor, reproduce, rollout, serving, team
+    from mlgate.cli import (
+        approvals,
+        contract,
+        feedback,
+        files,
+        gate,
+        lifecycle,
+        migrate,
+        monitor,
+        reproduce,
+        rollout,
+        serving,
+        team,
+    )
 
-    for module in (lifecycle, gate, approvals, rollout, contract, files, reproduce, serving, monitor, team):
+    modules = (lifecycle, gate, approvals, rollout, contract, files, reproduce, serving, monitor, feedback, team)
+    for module in (*modules, migrate):
         for command in module.COMMANDS:
             main.add_command(command)
 

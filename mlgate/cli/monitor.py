@@ -31,6 +31,11 @@ def _render(result: Any) -> None:
     if result.drift is not None:
         drifted = ", ".join(result.drift.drifted) or "none"
         click.echo(f"  drift: max PSI {result.drift.max_psi:.3f}; drifted: {drifted}")
+        methods: dict[str, int] = {}
+        for column in [*result.drift.features.values(), *result.drift.prediction.values()]:
+            methods[column.method] = methods.get(column.method, 0) + 1
+        if set(methods) - {"psi"}:
+            click.echo("  drift methods at this size: " + ", ".join(f"{m} ({n} col.)" for m, n in methods.items()))
     if result.quality is not None:
         click.echo(f"  quality: {len(result.quality.anomalies)} anomaly(ies)")
         for anomaly in result.quality.anomalies[:10]:
@@ -46,11 +51,22 @@ def _render(result: Any) -> None:
         click.echo(f"  kpi {kpi.name}: {state}{'  MOVED' if kpi.breached else ''}")
     if result.cost is not None and result.cost.per_inference is not None:
         click.echo(f"  cost: {result.cost.per_inference:.4g} {result.cost.currency} per inference")
+    truth = result.truth
+    if truth is not None:
+        coverage = "n/a" if truth.coverage is None else f"{truth.coverage:.0%}"
+        click.echo(f"  labels: {truth.labelled} of {truth.rows} answered rows ({coverage})")
+        for metric, value in truth.realized.items():
+            if metric in ("accuracy", "f1", "roc_auc", "rmse", "mae"):
+                click.echo(f"    realized {metric}: {value:.3f}")
+        for metric, est in truth.estimated.items():
+            click.echo(f"    estimated {metric} (CBPE): {est.value:.3f} [{est.low:.3f}, {est.high:.3f}]")
     for check in result.checks:
         state = "FIRING" if check["breached"] else ("no data" if check["value"] is None else "ok")
         click.echo(f"  [{state}] {check['severity']}: {check['rule']}")
     for note in result.notifications:
         click.echo(f"  alert {note['alert']}: {note['action']} -> {note.get('person') or note.get('error')}")
+        for failed in [d for d in note.get("deliveries") or [] if not d["ok"]]:
+            click.echo(f"    not delivered to {failed['target']}: {failed['error']}")
     for note in result.notes:
         click.echo(f"  note: {note}")
     click.echo(f"  report: {result.report_path}")

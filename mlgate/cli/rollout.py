@@ -32,6 +32,8 @@ def render_status(result: Any) -> None:
         click.echo(f"note: {note}")
     if state is None:
         click.echo(f"{result.model}: no rollout (start one with `mlgate rollout start {result.model} VERSION`)")
+        if getattr(result, "router", None):
+            click.echo(f"  router    {result.router}")
         if result.watch is not None:
             render_watch(result.watch)
         return
@@ -42,11 +44,14 @@ def render_status(result: Any) -> None:
     click.echo(f"  plan      {plan}   bake {_duration(state.bake_seconds)} per step")
     now = "shadow: mirrored requests only" if state.steps[state.step] == 0 else f"canary weight now {result.weight:g}%"
     click.echo(f"  step      {state.step + 1} of {len(state.steps)}, {now}")
+    if getattr(result, "router", None):
+        click.echo(f"  router    {result.router}")
     if result.seconds_to_decision is not None:
         click.echo(f"  next decision in {_duration(result.seconds_to_decision)}")
     analysis = result.analysis
     if analysis is not None:
-        click.echo(f"  analysis  {analysis.decision.upper()}: {analysis.reason}")
+        source = "" if analysis.source == "record" else f" (from {analysis.source})"
+        click.echo(f"  analysis  {analysis.decision.upper()}{source}: {analysis.reason}")
         rows = [
             (f.route, f"v{f.version}" if f.version else "-", f.requests, f.errors,
              "-" if f.error_rate is None else f"{f.error_rate:.4f}",

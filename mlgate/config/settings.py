@@ -21,7 +21,7 @@ SETTING_KEYS = frozenset(
         "tracking_uri", "registry_uri", "artifact_root", "endpoint", "aliases",
         "lock_ttl_seconds", "lock_wait_seconds", "smoke_latency_budget_ms", "endpoint_wait_seconds",
         "prediction_store_url", "prediction_retention_rows", "poll_interval_seconds", "max_body_bytes",
-        "serving_standby", "serving_batching", "traffic_router", "protected_aliases",
+        "serving_standby", "serving_batching", "traffic_router", "protected_aliases", "haproxy",
     }
 )  # fmt: skip
 FILE_KEYS = SETTING_KEYS | {"profiles"}  # a profile (profiles: {NAME: {...}}) may set any setting
@@ -39,6 +39,16 @@ class Aliases:
 
 
 PROTECTION_MODES = ("revert", "alert")
+
+
+@dataclass(frozen=True)
+class HAProxySettings:
+    """Where ``traffic_router: haproxy`` finds HAProxy's runtime API and each version's pool (docs/guides)."""
+
+    socket: str = "/run/haproxy/admin.sock"  # the stats socket (level admin); or host:port of a TCP one
+    backend: str = "mlgate_{model}"  # the backend splitting a model's traffic; {model} is the model's name
+    server: str = "v{version}"  # a version's pool: servers named so, or so plus _suffix (v3_a, v3_b)
+    timeout_seconds: float = 5.0  # how long one runtime API command may take
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class Settings:
     smoke_latency_budget_ms: float = 2000.0
     endpoint_wait_seconds: float = 30.0
     admin_token: str | None = None
+    feedback_token: str | None = None  # MLGATE_FEEDBACK_TOKEN: callers of the gateway's POST /feedback send it
     prediction_store_url: str | None = None  # default: predictions.db beside a sqlite store, else .mlgate/
     prediction_retention_rows: int = 100_000  # rows kept per model version in the prediction record
     poll_interval_seconds: float = 1.0  # how often a gateway reads the registry's aliases
@@ -81,6 +92,7 @@ class Settings:
         DEFAULT_TRAFFIC_ROUTER  # "registry", an entry point of mlgate.traffic_routers, or module:factory
     )
     protected_aliases: ProtectedAliases = field(default_factory=ProtectedAliases)  # revert | alert per stage
+    haproxy: HAProxySettings = field(default_factory=HAProxySettings)  # used with traffic_router: haproxy
     actor: str = "unknown"
     source: str = "defaults"
 
@@ -172,6 +184,20 @@ def _traffic_router(value: Any, where: str) -> str:
     return value.strip()
 
 
+def _haproxy(value: Any, where: str, base: Path, socket: str | None) -> HAProxySettings:
+    given = dict(mapping(value, where))
+    check_keys(given, HAProxySettings.__dataclass_fields__, where)
+    for key in ("socket", "backend", "server"):
+        if key in given and (not isinstance(given[key], str) or not given[key].strip()):
+            raise ConfigError(f"{where}.{key}: must be a name, got {given[key]!r}", "see docs/guides/haproxy.md")
+    if "timeout_seconds" in given:
+        given["timeout_seconds"] = _number(given["timeout_seconds"], "haproxy.timeout_seconds", where)
+    path = socket or given.get("socket")
+    if path and ":" not in path and not Path(path).is_absolute():
+        path = str((base / path).resolve())  # a relative socket path is relative to the project root
+    return HAProxySettings(**{**given, **({"socket": path} if path else {})})
+
+
 def _number(value: Any, key: str, path: Any) -> float:
     try:
         result = float(value)
@@ -257,6 +283,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         smoke_latency_budget_ms=num("smoke_latency_budget_ms", 2000.0),
         endpoint_wait_seconds=num("endpoint_wait_seconds", 30.0),
         admin_token=env.get("MLGATE_ADMIN_TOKEN") or None,
+        feedback_token=env.get("MLGATE_FEEDBACK_TOKEN") or None,
         prediction_store_url=_optional_store_uri(
             env.get("MLGATE_PREDICTION_STORE_URL") or data.get("prediction_store_url"), base
         ),
@@ -275,6 +302,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         ),
         traffic_router=_traffic_router(router, router_source),
         protected_aliases=_protected(data.get("protected_aliases"), f"{source}: protected_aliases"),
+        haproxy=_haproxy(data.get("haproxy"), f"{source}: haproxy", base, env.get("MLGATE_HAPROXY_SOCKET")),
         actor=env.get("MLGATE_ACTOR") or _default_actor(env),
         source=source,
     )

@@ -31,6 +31,7 @@ from mlgate.contracts.model import (
     parse_contract_text,
 )
 from mlgate.contracts.store import contract_of_version
+from mlgate.extras import require_extra
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -64,6 +65,7 @@ __all__ = [
 
 def validate(contract: Contract, df: pd.DataFrame) -> ValidationReport:
     """Validate ``df`` with the contract compiled into a Great Expectations suite, then apply its policies."""
+    require_extra("contracts", "validating data with Great Expectations")
     from mlgate.contracts.gx import gx_validate
 
     return gx_validate(contract, df)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlgate.exceptions import MlgateError
+from mlgate.exceptions import MissingExtraError, MlgateError
 from mlgate.gate.builtin import BUILTIN
 from mlgate.gate.context import Evaluation, GateContext, RecordMissing, compute_metrics
 from mlgate.gate.policy import CheckEntry, Policy, load_policy
@@ -40,6 +40,8 @@ def run_check(ctx: GateContext, entry: CheckEntry) -> CheckResult:
             outcome = Outcome(PASS if outcome else "fail", f"{entry.name} returned {outcome}")
         if not isinstance(outcome, Outcome):
             raise TypeError(f"a check must return mlgate.gate.Outcome or a bool, got {type(outcome).__name__}")
+    except MissingExtraError as exc:  # the check cannot run here: an error, not a verdict on the model
+        outcome = Outcome("error", exc.message, f"pip install 'mlgate[{exc.extra}]'")
     except MlgateError as exc:
         outcome = Outcome("fail", exc.message, exc.hint or "")
     except Exception as exc:  # noqa: BLE001 - a broken check is reported, never a crash

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.config.paths import project_relative, project_root
 from mlgate.registry import Event, keys
 
 if TYPE_CHECKING:
@@ -129,12 +130,15 @@ class GateReport:
         """The report as an HTML table in a notebook."""
         return _table_html(self)
 
-    def to_html(self) -> str:
-        """A self-contained HTML page (inline CSS, no scripts) for the MLflow UI's artifact view."""
+    def to_html(self, root: Path | None = None) -> str:
+        """A self-contained HTML page (inline CSS, no scripts) that fits the MLflow UI's artifact view (~800 px).
+
+        Paths under ``root`` (the project) are named relative to it; no absolute path of this machine is shown."""
         title = html.escape(f"{self.model} v{self.version}: {self.stage} gate {self.verdict}")
         sources = ", ".join(html.escape(s) for s in self.policy_sources) or "none"
-        return (
+        page = (
             "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{title}</title><style>{_CSS}</style></head><body>"
             f"<h1 class='{self.verdict}'>{title}</h1>"
             f"<p>{html.escape(self.summary())}</p>"
@@ -142,14 +146,21 @@ class GateReport:
             f"<code>{html.escape(self.policy_sha256[:12])}</code> from {sources}</p>"
             f"{_table_html(self)}</body></html>\n"
         )
+        return project_relative(page, root)
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
-    "table.mlgate-gate{border-collapse:collapse;width:100%}"
-    ".mlgate-gate th,.mlgate-gate td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
+_CSS = (  # fits ~800 px (the MLflow artifact viewer): fixed layout, long words wrap; narrower: one card per check
+    "body{font-family:system-ui,sans-serif;margin:1em;color:#222;max-width:100%;overflow-wrap:anywhere}"
+    "table.mlgate-gate{border-collapse:collapse;width:100%;table-layout:fixed}"
+    ".mlgate-gate th,.mlgate-gate td{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top;"
+    "overflow-wrap:anywhere;word-break:break-word}"
+    ".mlgate-gate col.sym{width:1.6em}.mlgate-gate col.name{width:18%}.mlgate-gate col.area{width:11%}"
+    ".mlgate-gate col.st{width:8%}.mlgate-gate col.ev{width:34%}"
     ".mlgate-gate th{background:#f3f3f3}.pass{color:#137333}.fail,.error{color:#b3261e}.warn{color:#a05a00}"
-    "h1.passed{color:#137333}h1.failed{color:#b3261e}.meta{color:#666;font-size:90%}"
+    "h1{font-size:1.3em}h1.passed{color:#137333}h1.failed{color:#b3261e}.meta{color:#666;font-size:90%}"
+    "code,pre{white-space:pre-wrap;overflow-wrap:anywhere}caption{text-align:left;padding:4px 0}"
+    "@media (max-width:560px){.mlgate-gate,.mlgate-gate tbody,.mlgate-gate tr,.mlgate-gate td{display:block;width:auto}"
+    ".mlgate-gate tr:first-child,.mlgate-gate colgroup{display:none}.mlgate-gate tr{margin:0 0 8px}}"
 )
 
 
@@ -164,7 +175,9 @@ def _table_html(report: GateReport) -> str:
     if not rows:
         rows = ["<tr><td colspan='6'>no check ran: a gate that runs no check never passes</td></tr>"]
     caption = html.escape(report.summary())
-    return f"<table class='mlgate-gate'><caption>{caption}</caption>{head}{''.join(rows)}</table>"
+    cols = "".join(f"<col class='{c}'>" for c in ("sym", "name", "area", "st", "ev", "act"))
+    cols = f"<colgroup>{cols}</colgroup>"
+    return f"<table class='mlgate-gate'><caption>{caption}</caption>{cols}{head}{''.join(rows)}</table>"
 
 
 def store_report(registry: Registry, report: GateReport) -> GateReport:
@@ -177,7 +190,7 @@ def store_report(registry: Registry, report: GateReport) -> GateReport:
         html_file = Path(tmp) / f"report-v{version}-{stamp}.html"
         report.artifacts = {"json": f"{folder}/{json_file.name}", "html": f"{folder}/{html_file.name}"}
         json_file.write_text(report.to_json())
-        html_file.write_text(report.to_html())
+        html_file.write_text(report.to_html(project_root(registry.settings)))
         registry.log_version_artifact(name, version, json_file, folder)
         registry.log_version_artifact(name, version, html_file, folder)
     registry.set_version_tag(name, version, keys.gate_report_tag(stage), report.artifacts["json"])

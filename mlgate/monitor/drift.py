@@ -1,8 +1,10 @@
-"""Drift of current data against a reference profile, per column: PSI on the reference's bins, KS and chi-square.
+"""Drift of current data against a reference profile, per column: PSI on the reference's bins and size-aware tests.
 
-The figures themselves (bins, counts, PSI, the tests) are mlgate.stats.drift's, shared with
-canary analysis; this module applies them to every profiled column and shapes the result for
-reports and alert rules.
+Every column is first reduced to a mergeable sketch (mlgate.stats.sketch), so an in-memory
+frame, a streamed batch and a Spark table reach the same verdict by the same code. The figures
+(bins, PSI, the two-sample tests and distances, the size at which p-values give way to
+distances) are mlgate.stats's; this module applies them to every profiled column and shapes the
+result for reports and alert rules.
 """
 
 from __future__ import annotations
@@ -14,16 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlgate.stats.drift import (
-    P_VALUE,
-    PSI_THRESHOLD,
-    categorical_counts,
-    category_bins,
-    chi_square,
-    ks_test,
-    numeric_counts,
-    psi,
-)
+from mlgate.stats.drift import PSI_THRESHOLD, category_bins, psi
+from mlgate.stats.sketch import ColumnPlan, NumericSketch, Sketch, plan_column, sketch_series
+from mlgate.stats.twosample import categorical_comparison, numeric_comparison
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +43,10 @@ class ColumnDrift:
     chi2_statistic: float | None = None
     chi2_p_value: float | None = None
     unseen: dict[str, int] = field(default_factory=dict)  # categorical values the reference never saw
+    method: str = "psi"  # what the verdict rests on at this size: "psi", or "psi + ks|wasserstein|chi2|jensen-shannon"
+    test: str | None = None  # the size-aware test's figures, in words
+    distance: float | None = None  # normalised Wasserstein (numeric) or Jensen-Shannon distance (categorical)
+    effective_size: float | None = None  # n·m/(n+m) of the two-sample comparison
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,29 +103,47 @@ def column_drift(
     name: str, ref: dict[str, Any], series: pd.Series, tests: tuple[str, ...] = (), threshold: float = PSI_THRESHOLD
 ) -> ColumnDrift:
     """Drift of one column against its reference profile."""
-    total = len(series)
-    if ref["kind"] == "numeric":
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        counts, nulls = numeric_counts(values, ref["edges"])
-        ref_counts = np.asarray(ref["counts"], dtype="float64")
-        edges = ref["edges"]
+    plan = plan_column(name, ref)
+    return sketch_drift(name, ref, plan, sketch_series(plan, series), tests, threshold)
+
+
+def sketch_drift(
+    name: str,
+    ref: dict[str, Any],
+    plan: ColumnPlan,
+    sketch: Sketch,
+    tests: tuple[str, ...] = (),
+    threshold: float = PSI_THRESHOLD,
+) -> ColumnDrift:
+    """Drift of one column's (merged) sketch against its reference profile: PSI, and the size-aware test."""
+    missing = sketch.rows - sketch.nonnull if isinstance(sketch, NumericSketch) else sketch.nulls
+    comparison = None
+    if isinstance(sketch, NumericSketch):
+        edges = list(plan.edges)
         labels = (
             [f"< {edges[0]:.4g}"] + [f"[{a:.4g}, {b:.4g})" for a, b in itertools.pairwise(edges)]
             + [f">= {edges[-1]:.4g}"] if edges else ["all"]
         )  # fmt: skip
-        result = _result(name, ref, labels, ref_counts, counts, total, nulls, threshold)
+        ref_counts = np.asarray(ref["counts"], dtype="float64")
+        result = _result(name, ref, labels, ref_counts, sketch.counts, sketch.rows, missing, threshold)
         if "ks" in tests:
-            result.ks_statistic, result.ks_p_value = ks_test(ref, values)
+            comparison = numeric_comparison(ref, plan, sketch)
+            if comparison is not None:
+                result.ks_statistic, result.ks_p_value = comparison.statistic, comparison.p_value
     else:
-        current, nulls = categorical_counts(series)
-        categories, ref_counts, cur, unseen = category_bins(ref["frequencies"], current, ref.get("other", 0))
-        result = _result(name, ref, categories, ref_counts, cur, total, nulls, threshold)
+        categories, ref_counts, cur, unseen = category_bins(ref["frequencies"], sketch.counts, ref.get("other", 0))
+        result = _result(name, ref, categories, ref_counts, cur, sketch.rows, missing, threshold)
         result.unseen = dict(sorted(unseen.items(), key=lambda kv: -kv[1])[:20]) if ref.get("other", 0) == 0 else {}
         if "chi2" in tests:
-            result.chi2_statistic, result.chi2_p_value = chi_square(ref_counts / max(ref_counts.sum(), 1), cur)
-    if tests and not result.drifted:
-        p_values = [p for p in (result.ks_p_value, result.chi2_p_value) if p is not None]
-        result.drifted = any(p < P_VALUE for p in p_values)
+            comparison = categorical_comparison(ref_counts, cur)
+            if comparison is not None:
+                result.chi2_statistic, result.chi2_p_value = comparison.statistic, comparison.p_value
+    if comparison is not None:
+        result.method = f"psi + {comparison.method}"
+        result.test = comparison.describe()
+        result.distance = comparison.distance
+        result.effective_size = comparison.effective_size
+        result.drifted = result.drifted or comparison.drifted
     return result
 
 
@@ -157,6 +174,33 @@ def _result(
     )
 
 
+def drift_plans(profile: dict[str, Any], section: str = "features") -> dict[str, ColumnPlan]:
+    """The sketch plan of every column of one section ("features" or "prediction") of a profile."""
+    return {name: plan_column(name, ref) for name, ref in profile.get(section, {}).items()}
+
+
+def sketches_drift(
+    profile: dict[str, Any],
+    features: dict[str, Sketch],
+    predictions: dict[str, Sketch] | None = None,
+    tests: tuple[str, ...] = (),
+    psi_threshold: float = PSI_THRESHOLD,
+    plans: dict[str, ColumnPlan] | None = None,
+) -> DriftResult:
+    """Drift of (merged) column sketches against ``profile``: what a streamed or Spark pass ends with."""
+    plans = plans or {}
+
+    def one(section: str, sketches: dict[str, Sketch]) -> dict[str, ColumnDrift]:
+        return {
+            name: sketch_drift(name, ref, plans.get(name) or plan_column(name, ref), sketches[name], tests,
+                               psi_threshold)
+            for name, ref in profile.get(section, {}).items()
+            if name in sketches and sketches[name].rows
+        }  # fmt: skip
+
+    return DriftResult(one("features", features), one("prediction", predictions or {}), psi_threshold, tuple(tests))
+
+
 def drift(
     profile: dict[str, Any],
     features: pd.DataFrame,
@@ -166,8 +210,10 @@ def drift(
 ) -> DriftResult:
     """Drift of every profiled feature found in ``features`` (and of ``predictions``) against ``profile``.
 
-    ``tests`` may hold "ks" (numeric) and "chi2" (categorical): a column then also drifts when
-    the test's p-value is below 0.01.
+    ``tests`` may hold "ks" (numeric) and "chi2" (categorical): a column then also drifts on the
+    size-aware two-sample comparison (mlgate.stats.twosample): the test's p-value below 0.01 with
+    an effect above the floor up to an effective size of 1,000, a distance (Wasserstein in
+    reference standard deviations, Jensen-Shannon) of 0.1 or more above it.
     """
     feats = {
         name: column_drift(name, ref, features[name], tests, psi_threshold)

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from mlgate.stats.drift import category_key
+from mlgate.stats.sketch import ColumnPlan, NumericSketch, Sketch, plan_column, sketch_frame, sketch_series
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,52 +92,41 @@ class QualityResult:
         }
 
 
-def _numeric_values(series: pd.Series) -> tuple[np.ndarray, int]:
-    """Float values of a column and how many non-null values are not numbers (type errors)."""
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        return series.to_numpy(dtype="float64", na_value=np.nan), 0
-    coerced = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    type_errors = int(np.count_nonzero(np.isnan(coerced))) - int(series.isna().sum())
-    return coerced, max(type_errors, 0)
-
-
 def check_column(
     series: pd.Series, spec: Any, ref: dict[str, Any] | None, drift_unseen: dict[str, int]
 ) -> ColumnQuality:
     """Quality of one column against its contract column ``spec`` (or None) and reference profile ``ref``."""
-    rows = len(series)
-    numeric = spec.numeric if spec is not None else (ref or {}).get("kind") == "numeric"
-    result = ColumnQuality(series.name if isinstance(series.name, str) else str(series.name), rows, 0.0)
+    name = series.name if isinstance(series.name, str) else str(series.name)
+    plan = plan_column(name, ref, spec)
+    return sketch_quality(name, sketch_series(plan, series), spec, ref, drift_unseen)
+
+
+def sketch_quality(
+    name: str, sketch: Sketch, spec: Any, ref: dict[str, Any] | None, drift_unseen: dict[str, int]
+) -> ColumnQuality:
+    """Quality of one column's (merged) sketch; its plan carried the contract's bounds and int type."""
+    rows = sketch.rows
+    result = ColumnQuality(name, rows, 0.0)
     if rows == 0:
         return result
-    if numeric:
-        values, type_errors = _numeric_values(series)
-        nulls = int(np.count_nonzero(np.isnan(values))) - type_errors
-        low = getattr(spec, "min", None)
-        high = getattr(spec, "max", None)
-        out = (int(np.count_nonzero(values < low)) if low is not None else 0) + (
-            int(np.count_nonzero(values > high)) if high is not None else 0
-        )
+    nulls = sketch.nulls
+    if isinstance(sketch, NumericSketch):
+        low, high = getattr(spec, "min", None), getattr(spec, "max", None)
+        out, type_errors = sketch.out_low + sketch.out_high, sketch.type_errors
         result.out_of_range_rate = out / rows
         result.type_error_rate = type_errors / rows
         if out:
             result.anomalies.append(f"{out} value(s) ({out / rows:.2%}) outside [{low}, {high}]")
         if type_errors:
             result.anomalies.append(f"{type_errors} value(s) ({type_errors / rows:.2%}) are not numbers")
-        if spec is not None and spec.type == "int":
-            fractional = int(np.count_nonzero(np.isfinite(values) & (values != np.floor(values))))
-            if fractional:
-                result.type_error_rate += fractional / rows
-                result.anomalies.append(f"{fractional} value(s) are not integers")
+        if sketch.fractional:
+            result.type_error_rate += sketch.fractional / rows
+            result.anomalies.append(f"{sketch.fractional} value(s) are not integers")
     else:
-        nulls = int(series.isna().sum())
         allowed = getattr(spec, "allowed", None)
         if allowed is not None:
             keys = {category_key(a) for a in allowed}
-            counts = series.value_counts(dropna=True)
-            unseen = {category_key(k): int(v) for k, v in counts.items() if category_key(k) not in keys}
+            unseen = {k: v for k, v in sketch.counts.items() if k not in keys}
         else:
             unseen = drift_unseen
         n_unseen = sum(unseen.values())
@@ -155,6 +143,36 @@ def check_column(
     return result
 
 
+def quality_plans(profile: dict[str, Any] | None, contract: Any = None) -> dict[str, ColumnPlan]:
+    """The sketch plan of every column the quality checks look at (contract columns, else profiled ones)."""
+    refs = (profile or {}).get("features", {})
+    specs = {c.name: c for c in contract.columns} if contract is not None else {}
+    return {name: plan_column(name, refs.get(name), specs.get(name)) for name in (list(specs) or list(refs))}
+
+
+def sketches_quality(
+    rows: int,
+    sketches: dict[str, Sketch],
+    profile: dict[str, Any] | None = None,
+    contract: Any = None,
+    expected_rows: float | None = None,
+    drift_result: DriftResult | None = None,
+) -> QualityResult:
+    """Data-quality anomalies of (merged) column sketches made with ``quality_plans`` (a streamed pass)."""
+    refs = (profile or {}).get("features", {})
+    specs = {c.name: c for c in contract.columns} if contract is not None else {}
+    names = list(specs) or list(refs)
+    columns = {}
+    for name in names:
+        if name not in sketches:
+            continue
+        unseen = drift_result.features[name].unseen if drift_result and name in drift_result.features else {}
+        columns[name] = sketch_quality(name, sketches[name], specs.get(name), refs.get(name), unseen)
+    missing = [n for n in names if n not in sketches]
+    label = f"{contract.name}@{contract.version}" if contract is not None and hasattr(contract, "name") else None
+    return QualityResult(rows, expected_rows, columns, missing, label)
+
+
 def check_quality(
     features: pd.DataFrame,
     profile: dict[str, Any] | None = None,
@@ -164,15 +182,5 @@ def check_quality(
 ) -> QualityResult:
     """Data-quality anomalies of ``features`` against ``contract`` (duck-typed: ``.columns`` of specs
     with name, type, nullable, min, max, allowed) and the reference ``profile``."""
-    refs = (profile or {}).get("features", {})
-    specs = {c.name: c for c in contract.columns} if contract is not None else {}
-    names = list(specs) or list(refs)
-    columns = {}
-    for name in names:
-        if name not in features.columns:
-            continue
-        unseen = drift_result.features[name].unseen if drift_result and name in drift_result.features else {}
-        columns[name] = check_column(features[name], specs.get(name), refs.get(name), unseen)
-    missing = [n for n in names if n not in features.columns]
-    label = f"{contract.name}@{contract.version}" if contract is not None and hasattr(contract, "name") else None
-    return QualityResult(len(features), expected_rows, columns, missing, label)
+    sketches = sketch_frame(quality_plans(profile, contract), features)
+    return sketches_quality(len(features), sketches, profile, contract, expected_rows, drift_result)

@@ -5,22 +5,30 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlgate.config.paths import project_relative
+from mlgate.extras import require_extra
 
 if TYPE_CHECKING:
     from mlgate.monitor.run import PassResult
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232a;max-width:1100px}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:16px;color:#1d232a;max-width:1100px;
+overflow-wrap:anywhere}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde}
-.meta{color:#556;font-size:13px}table{border-collapse:collapse;font-size:13px;margin:6px 0}
-td,th{border:1px solid #dde;padding:4px 8px;text-align:left}th{background:#f3f5f8}
+.meta{color:#556;font-size:13px}table{border-collapse:collapse;font-size:13px;margin:6px 0;max-width:100%}
+td,th{border:1px solid #dde;padding:4px 8px;text-align:left;overflow-wrap:anywhere;word-break:break-word}
+th{background:#f3f5f8}
 .check{padding:6px 10px;margin:4px 0;border-radius:4px;font-size:14px}
 .check.ok{background:#e8f6ee;border-left:4px solid #2eb67d}
 .check.firing{background:#fdecea;border-left:4px solid #d00000}
 .check.nodata{background:#f3f3f3;border-left:4px solid #999}
-.figure{display:inline-block;margin:6px 12px 6px 0;vertical-align:top}.figure figcaption{font-size:12px;color:#556}
-.plot{display:block;width:480px;height:auto}.bad{color:#b00000;font-weight:600}
+.figure{display:inline-block;margin:6px 12px 6px 0;vertical-align:top;max-width:100%}
+.figure figcaption{font-size:12px;color:#556}
+.plot{display:block;width:480px;max-width:100%;height:auto}.bad{color:#b00000;font-weight:600}
+@media (max-width:600px){table{display:block;overflow-x:auto}}
 """
 
 
@@ -43,6 +51,7 @@ def _figure(title: str, png: str) -> str:
 
 def distribution_plot(column: dict[str, Any]) -> str:
     """Reference vs current shares of one column's bins (base64 PNG)."""
+    require_extra("reports", "charts in the monitoring report")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,6 +72,7 @@ def distribution_plot(column: dict[str, Any]) -> str:
 
 def timeline_plot(title: str, times: list[str], series: dict[str, list[float | None]]) -> str:
     """One or more metrics over time (base64 PNG)."""
+    require_extra("reports", "charts in the monitoring report")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,8 +100,10 @@ def _num(value: Any, spec: str = ".4g") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def render_html(result: PassResult, history: list[dict[str, Any]] | None = None) -> str:
-    """The HTML report of one monitoring pass (``history``: earlier passes' signals for timelines)."""
+def render_html(result: PassResult, history: list[dict[str, Any]] | None = None, root: Path | None = None) -> str:
+    """The HTML report of one monitoring pass (``history``: earlier passes' signals for timelines).
+
+    Fits the MLflow UI's artifact viewer (~800 px); paths under ``root`` (the project) are named relative to it."""
     data = result.to_dict()
     esc = html.escape
     parts = [
@@ -112,12 +124,13 @@ def render_html(result: PassResult, history: list[dict[str, Any]] | None = None)
         parts.append("<h2>Drift against the reference profile</h2>")
         rows = []
         for name, col in {**drift["features"], **drift["prediction"]}.items():
-            tests = ", ".join(
+            tests = col.get("test") or ", ".join(
                 f"{t} p={col[f'{t}_p_value']:.3g}" for t in ("ks", "chi2") if col.get(f"{t}_p_value") is not None
             )
             flag = '<span class="bad">drifted</span>' if col["drifted"] else "stable"
-            rows.append([esc(name), col["kind"], f"{col['psi']:.4f}", tests, flag])
-        parts.append(_table(["column", "kind", "PSI", "tests", "verdict"], rows))
+            method = esc(col.get("method", "psi"))
+            rows.append([esc(name), col["kind"], f"{col['psi']:.4f}", method, esc(tests), flag])
+        parts.append(_table(["column", "kind", "PSI", "method", "tests", "verdict"], rows))
         plotted = [drift["features"][n] for n in drift["drifted"]] + list(drift["prediction"].values())
         for col in plotted:
             parts.append(_figure(f"{col['name']}: reference vs current", distribution_plot(col)))
@@ -160,6 +173,25 @@ def render_html(result: PassResult, history: list[dict[str, Any]] | None = None)
         total = f"{cost['total']:.4g} {cost['currency']}"
         row = [total, _num(cost["per_inference"]), _num(cost["per_success"]), esc(cost["basis"])]
         parts.append(_table(["total", "per inference", "per successful task", "basis"], [row]))
+    truth = data.get("ground_truth")
+    if truth:
+        parts.append("<h2>Model performance</h2>")
+        coverage = "no rows" if truth["label_coverage"] is None else f"{truth['label_coverage']:.1%}"
+        parts.append(
+            f"<p>labels: {truth['labelled']} of {truth['rows']} answered rows ({coverage}); "
+            f"unparseable labels: {truth['unparseable_labels']}</p>"
+        )
+        names = sorted(set(truth["realized"]) | set(truth["estimated"]))
+        rows = []
+        for metric in names:
+            est = truth["estimated"].get(metric)
+            band = f"{_num(est['low'], '.3f')} – {_num(est['high'], '.3f')}" if est else ""
+            rows.append(
+                [esc(metric), _num(truth["realized"].get(metric), ".4f"), _num(est and est["value"], ".4f"), band]
+            )
+        if rows:
+            parts.append(_table(["metric", "realized (labels)", "estimated (CBPE)", "95 % band"], rows))
+        parts += [f"<p class='note'>{esc(n)}</p>" for n in truth["notes"]]
     points = [*(history or []), {"at": result.at, "signals": result.signals}]
     if len(points) > 1:
         keys = [k for k in ("drift.max_psi", "quality.anomalies", "health.error_rate", "health.latency_p95_ms")
@@ -171,7 +203,9 @@ def render_html(result: PassResult, history: list[dict[str, Any]] | None = None)
             parts.append(_figure("signals over passes", timeline_plot("passes", [p["at"] for p in points], series)))
     body = "\n".join(parts)
     title = f"mlgate monitor {esc(result.model)}"
-    return (
+    page = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{_CSS}</style></head><body>{body}</body></html>"
     )
+    return project_relative(page, root)

@@ -31,11 +31,13 @@ from mlgate.config.files import check_keys, mapping, read_yaml
 from mlgate.contracts import contract_of_version
 from mlgate.exceptions import ConfigError, MlgateError, UsageError
 from mlgate.monitor.cost import cost_of
-from mlgate.monitor.drift import PSI_THRESHOLD, drift
+from mlgate.monitor.drift import PSI_THRESHOLD
+from mlgate.monitor.ground_truth import window_truth
 from mlgate.monitor.health import service_health
 from mlgate.monitor.kpi import kpi_signals
-from mlgate.monitor.quality import check_quality
 from mlgate.monitor.report import render_html
+from mlgate.monitor.spark import is_spark_frame, spark_profile
+from mlgate.monitor.stream import judge, plans_for, profile_frame, stream_batch
 from mlgate.registry import mlflow_uris
 from mlgate.serving.record import PredictionStore, default_store_url
 from mlgate.stats.kpi import read_kpi
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlgate.monitor")
 MONITOR_FILE = "monitor.yaml"
-_MONITOR_KEYS = ("psi_threshold", "tests", "report_dir", "store_url", "cost", "kpis")
+_MONITOR_KEYS = ("psi_threshold", "tests", "report_dir", "store_url", "cost", "kpis", "labels")
 _COST_KEYS = ("instance_cost_per_hour", "cost_per_request", "currency", "success_status_below")
 _KPI_KEYS = ("name", "source", "baseline", "threshold", "direction")
 _KPI_SOURCE_KEYS = {
@@ -58,6 +60,7 @@ _KPI_SOURCE_KEYS = {
 }
 REPORT_ARTIFACT_DIR = "mlgate/monitoring"
 Progress = Callable[[int, int], None]  # (done, total) in rows (or bytes for CSV)
+KEEP_ROWS = 1_000_000  # a batch up to this size is also held whole (labels, estimates); bigger ones only stream
 _GATEWAY_COLUMNS = {"ts", "model", "version", "route", "request_key", "request_id", "status", "latency_ms"}
 
 
@@ -66,7 +69,7 @@ class MonitorOptions:
     """What one pass looks at and where it writes."""
 
     window_seconds: float = 3600.0
-    batch: str | Path | None = None
+    batch: str | Path | Any = None  # a CSV / Parquet file, or a pyspark DataFrame (mlgate.monitor.spark)
     version: str | None = None
     tests: tuple[str, ...] | None = None  # None: from monitor.yaml
     report_dir: str | Path | None = None
@@ -92,6 +95,7 @@ class PassResult:
     health: Any = None
     kpis: list[Any] = field(default_factory=list)
     cost: Any = None
+    truth: Any = None  # realized and estimated performance (mlgate.monitor.ground_truth)
     signals: dict[str, float | None] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
@@ -115,6 +119,7 @@ class PassResult:
             "health": self.health.to_dict() if self.health else None,
             "kpis": [k.to_dict() for k in self.kpis],
             "cost": self.cost.to_dict() if self.cost else None,
+            "ground_truth": self.truth.to_dict() if self.truth else None,
             "signals": self.signals,
             "checks": self.checks,
             "notifications": self.notifications,
@@ -131,6 +136,7 @@ def load_monitor_config(settings: Any) -> dict[str, Any]:
     data = read_yaml(path)
     check_keys(data, _MONITOR_KEYS, str(path))
     check_keys(mapping(data.get("cost"), f"{path}: cost"), _COST_KEYS, f"{path}: cost")
+    check_keys(mapping(data.get("labels"), f"{path}: labels"), ("kind", "url", "query"), f"{path}: labels")
     kpis = data.get("kpis") or []
     if not isinstance(kpis, list):
         raise ConfigError(f"{path}: kpis must be a list of KPIs", "see mlgate/stats/kpi.py for their shape")
@@ -143,53 +149,6 @@ def load_monitor_config(settings: Any) -> dict[str, Any]:
             raise ConfigError(f"{where}.source.kind: {kind!r}", f"use one of {', '.join(_KPI_SOURCE_KEYS)}")
         check_keys(source, _KPI_SOURCE_KEYS[source["kind"]], f"{where}.source")
     return data
-
-
-def read_batch(path: str | Path, progress: Progress | None = None, chunk_rows: int = 250_000) -> pd.DataFrame:
-    """A CSV or Parquet file, read in chunks so ``progress`` can follow a big one."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"batch file {path} does not exist", "pass a CSV or Parquet file")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        file = pq.ParquetFile(path)
-        total, batches = file.metadata.num_rows, []
-        for batch in file.iter_batches(batch_size=chunk_rows):
-            batches.append(batch)
-            if progress:
-                progress(sum(b.num_rows for b in batches), total)
-        table = pa.Table.from_batches(batches, schema=file.schema_arrow)
-        return table.to_pandas()
-    if path.suffix.lower() not in (".csv", ".txt"):
-        raise UsageError(f"batch file {path} is neither .csv nor .parquet", "convert it to one of them")
-    size = path.stat().st_size
-    chunks = []
-    with path.open("rb") as handle:
-        for chunk in pd.read_csv(handle, chunksize=chunk_rows):
-            chunks.append(chunk)
-            if progress:
-                progress(min(handle.tell(), size), size)
-    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
-
-
-def _predictions_of(frame: pd.DataFrame, profile: dict[str, Any] | None) -> pd.DataFrame | None:
-    import pandas as pd
-
-    names = list((profile or {}).get("prediction", {})) or ["prediction"]
-    present = [n for n in names if n in frame.columns]
-    if not present:
-        return None
-    out = frame[present].copy()
-    for name in present:
-        if out[name].dtype == object:
-            converted = pd.to_numeric(out[name], errors="coerce")
-            if converted.notna().sum() == out[name].notna().sum():
-                out[name] = converted
-    return out
 
 
 def _resolve_version(registry: Registry, name: str, version: str | None) -> str:
@@ -213,13 +172,12 @@ def compute(
     window_seconds: float | None,
     expected_rows: float | None = None,
 ) -> tuple[Any, Any, Any, Any]:
-    """Drift, quality, health and cost of one frame (a gateway window or a batch)."""
-    features = frame[[c for c in frame.columns if c not in _GATEWAY_COLUMNS and c != "prediction"]]
-    drift_result = None
-    if profile is not None:
-        threshold = float(config.get("psi_threshold", PSI_THRESHOLD))
-        drift_result = drift(profile, features, _predictions_of(frame, profile), tests, threshold)
-    quality = check_quality(features, profile, contract, expected_rows, drift_result)
+    """Drift, quality, health and cost of one in-memory frame (a gateway window), from its column sketches."""
+    plans = plans_for(profile, contract)
+    threshold = float(config.get("psi_threshold", PSI_THRESHOLD))
+    drift_result, quality = judge(
+        profile_frame(frame, plans), profile, contract, tests, threshold, expected_rows, plans
+    )
     health = cost = None
     if {"status", "latency_ms"} <= set(frame.columns) and window_seconds:
         health = service_health(frame, window_seconds)
@@ -252,21 +210,36 @@ def run_pass(
     store = None
     expected = None
     if opts.batch is not None:
-        frame = read_batch(opts.batch, opts.progress)
-        if opts.score and profile is not None and _predictions_of(frame, profile) is None:
-            frame = _score(registry, name, version, frame, profile, notes)
-        source, label, window_seconds = f"batch {opts.batch}", "batch", None
+        scorer = _scorer(registry, name, version, profile, notes) if opts.score and profile is not None else None
+        plans = plans_for(profile, contract)
+        if is_spark_frame(opts.batch):  # counted where the table lives; only sketches reach this process
+            profiled, batch_name = spark_profile(opts.batch, plans), "a Spark DataFrame"
+        else:
+            profiled = stream_batch(opts.batch, plans, opts.progress, scorer=scorer, keep_rows=KEEP_ROWS)
+            batch_name = str(opts.batch)
+        frame = profiled.frame  # None for a batch too big to hold: no labels or estimates from it
+        threshold = float(config.get("psi_threshold", PSI_THRESHOLD))
+        drift_result, quality = judge(profiled, profile, contract, tests, threshold, None, plans)
+        health = cost = None
+        rows, source, label = profiled.rows, f"batch {batch_name}", "batch"
     else:
         store = PredictionStore(str(config.get("store_url") or default_store_url(settings)))
         frame = store.window(name, version=version, since=since, until=now)
         previous = store.window(name, version=version, since=since - (now - since), until=since)
         expected = float(len(previous)) if len(previous) else None
-        source, label, window_seconds = "gateway record", f"{opts.window_seconds:.0f} s", opts.window_seconds
-    drift_result, quality, health, cost = compute(frame, profile, contract, config, tests, window_seconds, expected)
+        source, label, rows = "gateway record", f"{opts.window_seconds:.0f} s", len(frame)
+        drift_result, quality, health, cost = compute(frame, profile, contract, config, tests, opts.window_seconds,
+                                                      expected)  # fmt: skip
+    truth = None
+    if frame is not None:
+        truth = window_truth(registry, name, version, frame, config, recorded=store is not None)
+    elif profile is not None:
+        notes.append(f"batch of {rows:,} rows is over {KEEP_ROWS:,}: streamed; labels and estimates not computed")
     kpis = [read_kpi(spec, since, now, base=_project_root(settings)) for spec in config.get("kpis") or []]
-    result = PassResult(name, version, now.isoformat(timespec="seconds"), source, len(frame), label,
+    result = PassResult(name, version, now.isoformat(timespec="seconds"), source, rows, label,
                         drift_result, quality, health, kpis, cost, notes=notes)  # fmt: skip
-    result.signals = {**_signals(drift_result, quality, health, cost), **(kpi_signals(kpis) if kpis else {})}
+    result.truth = truth
+    result.signals = {**_signals(drift_result, quality, health, cost, truth), **(kpi_signals(kpis) if kpis else {})}
     rules = load_rules(settings)
     per_window = {opts.window_seconds: result.signals}
     for rule in rules:
@@ -286,27 +259,37 @@ def run_pass(
     if store is not None:
         store.close()
     if opts.alert and rules:
-        result.notifications = _alert(registry, router, result)
+        latest = _report_folder(registry, opts) / f"{result.model}-latest.html"  # written below; linked from alerts
+        result.notifications = _alert(registry, router, result, str(latest))
     _write_report(registry, result, opts)
     return result
 
 
-def _score(
-    registry: Registry, name: str, version: str, frame: pd.DataFrame, profile: dict[str, Any], notes: list[str]
-) -> pd.DataFrame:
-    """The batch with the model's predictions added (a failure is noted, the pass goes on without them)."""
-    try:
-        import mlflow.pyfunc
+def _scorer(
+    registry: Registry, name: str, version: str, profile: dict[str, Any], notes: list[str]
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Chunk -> the model's predictions on it; a failure is noted once and the pass goes on without them."""
+    import pandas as pd
 
-        with mlflow_uris(registry.settings):
-            model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-        inputs = frame[[c for c in profile.get("features", {}) if c in frame.columns]]
-        predicted = prediction_frame(model.predict(inputs))
-    except Exception as exc:  # noqa: BLE001 - scoring is optional evidence; the rest of the pass stands
-        notes.append(f"batch not scored with {name} v{version}: {type(exc).__name__}: {str(exc)[:300]}")
-        return frame
-    predicted.index = frame.index
-    return frame.join(predicted[[c for c in predicted.columns if c not in frame.columns]])
+    state: dict[str, Any] = {"model": None, "failed": False}
+
+    def score(chunk: pd.DataFrame) -> pd.DataFrame:
+        if state["failed"]:
+            return pd.DataFrame(index=chunk.index)
+        try:
+            if state["model"] is None:
+                import mlflow.pyfunc
+
+                with mlflow_uris(registry.settings):
+                    state["model"] = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+            inputs = chunk[[c for c in profile.get("features", {}) if c in chunk.columns]]
+            return prediction_frame(state["model"].predict(inputs))
+        except Exception as exc:  # noqa: BLE001 - scoring is optional evidence; the rest of the pass stands
+            notes.append(f"batch not scored with {name} v{version}: {type(exc).__name__}: {str(exc)[:300]}")
+            state["failed"] = True
+            return pd.DataFrame(index=chunk.index)
+
+    return score
 
 
 def _contract(registry: Registry, name: str, version: str, notes: list[str]) -> Any:
@@ -321,7 +304,7 @@ def _project_root(settings: Any) -> Path:
     return settings.config_dir.parent if settings.config_dir is not None else Path.cwd()
 
 
-def _alert(registry: Registry, router: AlertRouter | None, result: PassResult) -> list[dict[str, Any]]:
+def _alert(registry: Registry, router: AlertRouter | None, result: PassResult, report: str) -> list[dict[str, Any]]:
     """Fire breached rules, resolve cleared ones, retry old failures; a failure here never stops the pass."""
     notes = []
     try:
@@ -334,7 +317,8 @@ def _alert(registry: Registry, router: AlertRouter | None, result: PassResult) -
                 alert = Alert(
                     model=result.model, signal=check["signal"], severity=check["severity"],
                     summary=f"{result.model} v{result.version}: {check['rule']}", version=result.version,
-                    value=check["value"], threshold=check["threshold"], details={"source": result.source},
+                    value=check["value"], threshold=check["threshold"],
+                    details={"source": result.source, "report": report},
                 )  # fmt: skip
                 notes.append(router.fire(alert).to_dict())
             elif f"{result.model}::{check['signal']}" in router.firing():
@@ -345,11 +329,15 @@ def _alert(registry: Registry, router: AlertRouter | None, result: PassResult) -
     return notes
 
 
-def _write_report(registry: Registry, result: PassResult, opts: MonitorOptions) -> None:
+def _report_folder(registry: Registry, opts: MonitorOptions) -> Path:
     config = load_monitor_config(registry.settings)
     root = _project_root(registry.settings)
     folder = Path(opts.report_dir or config.get("report_dir") or root / ".mlgate" / "reports")
-    folder = folder if folder.is_absolute() else root / folder
+    return folder if folder.is_absolute() else root / folder
+
+
+def _write_report(registry: Registry, result: PassResult, opts: MonitorOptions) -> None:
+    folder = _report_folder(registry, opts)
     folder.mkdir(parents=True, exist_ok=True)
     history_file = folder / f"{result.model}.history.jsonl"
     history = []
@@ -358,7 +346,7 @@ def _write_report(registry: Registry, result: PassResult, opts: MonitorOptions) 
         history = [json.loads(line) for line in lines if line.strip()]
     stamp = result.at.replace(":", "").replace("-", "")[:15]
     path = folder / f"{result.model}-v{result.version}-{stamp}.html"
-    path.write_text(render_html(result, history))
+    path.write_text(render_html(result, history, _project_root(registry.settings)))
     (folder / f"{result.model}-latest.html").write_text(path.read_text())
     with history_file.open("a") as handle:
         handle.write(json.dumps({"at": result.at, "signals": result.signals}, default=str) + "\n")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,7 +19,9 @@ from mlgate.exceptions import (
     RegistryUnavailable,
     VersionNotFound,
 )
-from mlgate.registry import keys
+from mlgate.extras import require_extra
+from mlgate.registry import describe, history, keys
+from mlgate.registry.compat import check_mlflow_once
 from mlgate.registry.events import Event
 from mlgate.registry.lock import LockInfo, hold_lock, lock_holder
 from mlgate.registry.uris import mlflow_uris
@@ -64,15 +67,19 @@ class Registry:
         self.client = client
         self.settings = settings
         self.clock = clock
+        self.history_experiments: dict[str, str] = {}  # model -> id of its history experiment
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
         """Build a registry on a fresh MlflowClient for the configured URIs."""
         for key, value in _HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        check_mlflow_once()
         for uri in (settings.tracking_uri, settings.registry_uri):
             if uri.startswith("sqlite:///"):
                 Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+            if uri.startswith("postgresql"):
+                require_extra("postgres", "a PostgreSQL tracking store")
         from mlflow.tracking import MlflowClient
 
         try:
@@ -330,28 +337,41 @@ class Registry:
         """The MLflow run ``run_id`` (params, metrics, tags)."""
         return self.call(f"reading run {run_id}", self.client.get_run, run_id)
 
-    # --- history ----------------------------------------------------------------------
+    # --- history (mlgate.registry.history) ---------------------------------------------
     def record_event(self, event: Event) -> None:
-        """Append one event as its own tag: no read-modify-write, so no event is ever lost."""
-        key = f"{keys.EVENT_PREFIX}{time.time_ns():020d}.{event.op_id}.{event.result}"
-        self.set_model_tag(event.model, key, event.to_json())
+        """Append one event as its own run: no read-modify-write, so no event is ever lost."""
+        history.write(self, event)
+        describe.after_event(self, event)  # the MLflow UI's descriptions; never fails the transition
 
-    def events(self, name: str) -> list[Event]:
-        """Every operation of the model, newest first; each op shows its latest phase."""
-        latest: dict[str, tuple[str, Event]] = {}
-        first_seen: dict[str, str] = {}
-        for key, value in self.model_tags(name).items():
-            if not key.startswith(keys.EVENT_PREFIX):
-                continue
-            try:
-                event = Event.from_json(value)
-            except (ValueError, TypeError):
-                continue
-            first_seen[event.op_id] = min(first_seen.get(event.op_id, key), key)
-            if event.op_id not in latest or key > latest[event.op_id][0]:
-                latest[event.op_id] = (key, event)
-        ordered = sorted(latest, key=lambda op: latest[op][0], reverse=True)
-        return [latest[op][1] for op in ordered]
+    def iter_events(
+        self,
+        name: str,
+        since: float | None = None,
+        version: str | None = None,
+        action: str | None = None,
+        first: int | None = None,
+    ) -> Iterator[Event]:
+        """The model's operations newest first, each at its latest phase, read a page at a time.
+
+        ``since`` (epoch seconds), ``version`` (to_version) and ``action`` filter on the server;
+        ``first``: the size of the first page read (phases, about two per operation)."""
+        return history.operations(history.records(self, name, since, version, action, first))
+
+    def events(
+        self,
+        name: str,
+        limit: int | None = None,
+        since: float | None = None,
+        version: str | None = None,
+        action: str | None = None,
+    ) -> list[Event]:
+        """Every operation of the model (the newest ``limit``), newest first; each op shows its latest phase."""
+        first = None if limit is None else 2 * limit + 2
+        return list(itertools.islice(self.iter_events(name, since, version, action, first), limit))
+
+    def event_records(self, name: str) -> list[tuple[str, Event]]:
+        """Every recorded phase of every event, oldest first, with its key (``<time ns>.<op id>.<result>``)."""
+        return list(reversed(list(history.records(self, name))))
 
     # --- the lock (mlgate.registry.lock) --------------------------------------------------
     def lock_info(self, name: str) -> LockInfo | None:

@@ -51,7 +51,7 @@ def interrupted_operation(registry: Registry, name: str, action: str) -> Event |
 
     Call it while holding the model's lock: then no live process can own that operation.
     """
-    events = registry.events(name)
-    if events and events[0].action == action and events[0].result == "started":
-        return events[0]
+    newest = next(registry.iter_events(name), None)
+    if newest is not None and newest.action == action and newest.result == "started":
+        return newest
     return None

@@ -50,7 +50,8 @@ def gate_report_tag(stage: str) -> str:
 
 
 # --- registered model tags -----------------------------------------------------------
-EVENT_PREFIX = "mlgate.event."  # one tag per event: mlgate.event.<time ns>.<op id>.<seq>
+EVENT_PREFIX = "mlgate.event."  # before `mlgate migrate`: one tag per event, mlgate.event.<time ns>.<op id>.<seq>
+HISTORY_OF = "mlgate.history.of"  # on the history experiment and its runs: the model (mlgate.registry.history)
 CANARY_WEIGHT = "mlgate.canary.weight"  # percent of traffic sent to the canary alias
 SHADOW_SHARE = "mlgate.shadow.share"  # percent of production requests mirrored to the shadow alias
 ROLLOUT = "mlgate.rollout"  # JSON state of the rollout in progress

@@ -100,6 +100,7 @@ class ReadOnce(Registry):
 
     _READS = frozenset(
         {"get_registered_model", "search_registered_models", "search_model_versions", "get_model_version"}
+        | {"search_runs", "get_experiment_by_name"}  # the history (mlgate.registry.history)
     )
 
     def __init__(self, registry: Registry) -> None:

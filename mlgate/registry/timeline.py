@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.config.moments import iso
 from mlgate.exceptions import ModelNotFound
-from mlgate.registry import keys
+from mlgate.registry import history
 from mlgate.registry.events import Event
 
 if TYPE_CHECKING:
@@ -159,10 +159,10 @@ class Timeline:
 
     @classmethod
     def load(cls, registry: Registry, name: str) -> Timeline:
-        """Read the model once (its event tags and creation time) and fold its history."""
+        """Read the model (its creation time) and its whole history once, and fold it."""
         model = registry.model(name)
         created = (model.creation_timestamp / 1000.0) if getattr(model, "creation_timestamp", None) else None
-        return cls(name, registry.settings.aliases, transitions_from_tags(model.tags or {}), created)
+        return cls(name, registry.settings.aliases, transitions_from_records(registry.event_records(name)), created)
 
     # --- names ----------------------------------------------------------------------------------
     def alias_of(self, role: str) -> str:
@@ -248,12 +248,16 @@ class Timeline:
 
 
 def transitions_from_tags(tags: dict[str, str]) -> list[Transition]:
-    """Group the event tags of a registered model into transitions (phases in recorded order)."""
+    """Group the event tags of a registered model (the format before `mlgate migrate`) into transitions."""
+    return transitions_from_records(reversed(history.legacy(tags)))
+
+
+def transitions_from_records(records: Iterable[tuple[str, Event]]) -> list[Transition]:
+    """Group recorded phases ((key, event), oldest first) into transitions (phases in recorded order)."""
     found: dict[str, Transition] = {}
-    for key in sorted(k for k in tags if k.startswith(keys.EVENT_PREFIX)):
+    for key, event in records:
         try:
-            at = int(key[len(keys.EVENT_PREFIX) :].split(".")[0]) / 1e9
-            event = Event.from_json(tags[key])
+            at = history.key_seconds(key)
         except (ValueError, TypeError):
             continue
         if event.op_id in found:

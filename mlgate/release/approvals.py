@@ -112,7 +112,7 @@ def _complete(registry: Registry, name: str, mv: ModelVersion) -> None:
     version = str(mv.version)
     logged = {
         str((e.details or {}).get("decision"))
-        for e in registry.events(name)
+        for e in registry.events(name, version=version)
         if e.action.startswith(DECISIONS) and e.to_version == version
     }
     for d in decisions_of(dict(mv.tags or {})):
@@ -219,7 +219,6 @@ def summaries(registry: Registry, name: str, versions: list[ModelVersion]) -> di
         policy: Policy | None = load_policy(registry.settings, name)
     except PolicyError:
         policy = None  # status still shows the decisions, without judging them
-    events = registry.events(name)
     found = {}
     for mv in decided:
         parts = []
@@ -230,7 +229,7 @@ def summaries(registry: Registry, name: str, versions: list[ModelVersion]) -> di
             if rule is None or policy is None:
                 parts.append(f"{stage}: {mine[-1].decision}d by {mine[-1].by} (not asked for by the policy)")
                 continue
-            failures = gate_failures(events, str(mv.version), stage)
+            failures = gate_failures(registry.events(name, version=str(mv.version)), str(mv.version), stage)
             verdict = evaluate(rule, mine, policy.sha256, failures, authors_of(registry, mv), registry.settings, stage)
             parts.append(verdict.summary())
         found[str(mv.version)] = "; ".join(parts)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlgate.config import load_settings
 from mlgate.exceptions import ServingError
+from mlgate.extras import require_extra
 from mlgate.heap import settle
 from mlgate.registry import Registry
 
@@ -19,6 +23,9 @@ if TYPE_CHECKING:
     from mlgate.serving.app import Gateway
 
 __all__ = ["RunningGateway", "running_gateway", "serve"]
+
+WORKER_HEALTHCHECK_SECONDS = 60
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when a worker imports it (serving/metrics.py)
 
 
 class RunningGateway(str):
@@ -36,6 +43,7 @@ def running_gateway(
     ``version`` pins one version instead of following the aliases; ``options`` go to
     ``build_gateway`` (poll_seconds, max_body_bytes, admin_token, store_url, retention_rows, record).
     """
+    require_extra("serve", "serving a model")
     import uvicorn
 
     from mlgate.serving.app import app_for, build_gateway
@@ -83,6 +91,7 @@ def serve(
     access_log: bool = False,
 ) -> None:
     """Run the gateway in the foreground until interrupted (the `mlgate serve` command)."""
+    require_extra("serve", "mlgate serve")
     import uvicorn
 
     if workers > 1:
@@ -90,21 +99,46 @@ def serve(
         os.environ["MLGATE_SERVE_MODEL"] = name
         if version is not None:
             os.environ["MLGATE_SERVE_VERSION"] = str(version)
-        uvicorn.run(
-            "mlgate.serving:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            access_log=access_log,
-        )
+        with shared_metrics():
+            uvicorn.run(
+                "mlgate.serving:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+                access_log=access_log,
+                # a worker loading its models on a busy machine can take longer than uvicorn's 5 s to
+                # answer the supervisor's ping; it would be killed and restarted over and over
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            )
         return
     from mlgate.serving.app import create_app
 
     app = create_app(Registry.from_settings(load_settings()), name, version)
     settle()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[str]:
+    """Where the workers of one server keep their metrics (prometheus-client's multiprocess mode).
+
+    PROMETHEUS_MULTIPROC_DIR when set (its ``*.db`` files are deleted first: a previous server's
+    counts must not add to this one's), else a new temporary folder removed when the server stops.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="mlgate-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    try:
+        yield str(folder)
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
 
 
 def app_from_environment() -> Any:

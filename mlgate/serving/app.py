@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,13 +16,25 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from mlgate.serving.batching import MicroBatcher, row_wise
+from mlgate.serving.batching import MicroBatcher
+from mlgate.serving.feedback import receive
+from mlgate.serving.labels import LabelStore
 from mlgate.serving.metrics import CONTENT_TYPE, GatewayMetrics
-from mlgate.serving.models import LoadedModel, ModelHolder, ServingState
-from mlgate.serving.protocol import RequestError, parse, to_jsonable
-from mlgate.serving.record import PredictionStore, Served, default_store_url
+from mlgate.serving.models import ModelHolder, ServingState
+from mlgate.serving.protocol import RequestError
+from mlgate.serving.record import PredictionStore, default_store_url
 from mlgate.serving.record_writer import RecordWriter
-from mlgate.serving.router import CANARY, PRODUCTION, choose
+from mlgate.serving.router import CANARY, PRODUCTION
+from mlgate.serving.scoring import (
+    JSON,
+    KEY_HEADER,
+    REQUEST_ID_HEADER,
+    ROUTE_HEADER,
+    VERSION_HEADER,
+    Scorer,
+    checked_length,
+    too_large,
+)
 from mlgate.serving.shadow import ShadowMirror
 
 if TYPE_CHECKING:
@@ -31,12 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlgate.serving")
 
-VERSION_HEADER = "X-Mlgate-Model-Version"
-ROUTE_HEADER = "X-Mlgate-Route"
-KEY_HEADER = "X-Mlgate-Request-Key"
-REQUEST_ID_HEADER = "X-Mlgate-Request-Id"  # the id of the answer in the prediction record (`mlgate which`)
+__all__ = ["ADMIN_HEADER", "KEY_HEADER", "REQUEST_ID_HEADER", "ROUTE_HEADER", "VERSION_HEADER", "Gateway"]
+
 ADMIN_HEADER = "X-Mlgate-Admin-Token"
-JSON = "application/json"
 
 
 @dataclass
@@ -51,12 +59,25 @@ class Gateway:
     admin_token: str | None
     batcher: MicroBatcher | None = None  # None: every request is predicted on its own
     shadow: ShadowMirror | None = None  # mirrors production requests to the shadow alias's version (a rollout step)
+    labels: LabelStore | None = None  # POST /feedback stores labels here (beside the prediction record)
+    feedback_token: str | None = None
 
     def start(self) -> None:
         self.holder.start()
 
+    def count(self) -> None:
+        """Bring the gauges of the background workers' counts up to date (each scrape; each second with
+        several workers, whose counts another worker's scrape cannot read)."""
+        if self.recorder is not None:
+            self.metrics.records_dropped.set(self.recorder.dropped)
+        if self.shadow is not None:
+            self.metrics.set_shadow(self.shadow.mirrored, self.shadow.dropped, self.shadow.written)
+
     def stop(self) -> None:
+        self.metrics.close()
         self.holder.stop()
+        if self.labels is not None:
+            self.labels.close()
         if self.shadow is not None:
             self.shadow.close()
         if self.recorder is not None:
@@ -74,6 +95,7 @@ def build_gateway(
     retention_rows: int | None = None,
     record: bool = True,
     batching: bool | None = None,
+    feedback_token: str | None = None,
 ) -> Gateway:
     """Load the model(s) to serve now (ServingError if impossible) and set up metrics and the record."""
     settings = registry.settings
@@ -81,7 +103,7 @@ def build_gateway(
     mirror: list[ShadowMirror] = []  # made once the holder exists; the holder reports each new state to it
 
     def changed(state: ServingState) -> None:
-        metrics.set_serving(state.versions())
+        metrics.set_serving(state.versions(), state.canary_weight)
         for shadow in mirror:
             shadow.follow(state.shadow, state.shadow_share)
 
@@ -91,9 +113,9 @@ def build_gateway(
         pinned=None if version is None else str(version),
         poll_seconds=poll_seconds or settings.poll_interval_seconds,
         on_change=changed,
-        on_load=lambda result: metrics.reloads.labels(result).inc(),
+        on_load=metrics.reloaded,
     )
-    metrics.set_serving(holder.state.versions())
+    metrics.set_serving(holder.state.versions(), holder.state.canary_weight)
     recorder = None
     if record:
         url = store_url or default_store_url(settings)
@@ -113,6 +135,8 @@ def build_gateway(
         admin_token if admin_token is not None else settings.admin_token,
         MicroBatcher() if (settings.serving_batching if batching is None else batching) else None,
         mirror[0] if mirror else None,
+        LabelStore(url) if record else None,
+        feedback_token if feedback_token is not None else settings.feedback_token,
     )
 
 
@@ -121,81 +145,55 @@ def create_app(registry: Registry, name: str, version: str | None = None, **opti
     return app_for(build_gateway(registry, name, version, **options))
 
 
+class GatewayApp(FastAPI):
+    """The gateway's FastAPI app, with ``POST /invocations`` answered by the scorer's plain ASGI path first."""
+
+    scorer: Scorer | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        scorer = self.scorer
+        if (
+            scorer is not None
+            and scope["type"] == "http"
+            and scope["path"] == "/invocations"
+            and scope["method"] == "POST"
+        ):
+            await scorer.asgi(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def app_for(gateway: Gateway) -> FastAPI:
     """Wire a built gateway into a FastAPI app; background threads start and stop with the app."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         gateway.start()
+        counting = asyncio.create_task(_count_every_second(gateway)) if gateway.metrics.shared else None
         try:
             yield
         finally:
+            if counting is not None:
+                counting.cancel()
             await run_in_threadpool(gateway.stop)
 
-    app = FastAPI(
+    app = GatewayApp(
         title=f"mlgate gateway: {gateway.name}", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.gateway = gateway
-    holder, metrics, recorder, name = gateway.holder, gateway.metrics, gateway.recorder, gateway.name
-    batcher = gateway.batcher
-    limit = gateway.max_body_bytes
-    mirror = gateway.shadow
+    app.scorer = scorer = Scorer(gateway)
+    holder, metrics, limit = gateway.holder, gateway.metrics, gateway.max_body_bytes
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
-        start = time.perf_counter()
-        state = holder.state
+        # what the OpenAPI document describes; GatewayApp answers this path with ``scorer.asgi`` first
         headers = request.headers
-        key = headers.get(KEY_HEADER)
-        route = choose(state.canary_weight if state.canary is not None else 0.0, key, headers.get(ROUTE_HEADER))
-        model: LoadedModel = state.canary if route == CANARY and state.canary is not None else state.production
-        if model is state.production:
-            route = PRODUCTION
-        frame = predictions = body = None
-        reason = None
-        try:
-            body = await _read_body(request, limit)
-            frame, params = parse(body, headers.get("content-type", ""), model.validator.names)
-            frame = model.validator.check(frame)
-            try:
-                if batcher is not None and not params and row_wise(model.pyfunc):
-                    predictions = await batcher.predict(model, model.predict, frame)
-                else:
-                    predictions = model.predict(frame, params)
-            except Exception as exc:  # noqa: BLE001 - whatever the model raised becomes a JSON answer
-                raise _model_failure(model, exc) from None
-            status = 200
-            payload = json.dumps({"predictions": to_jsonable(predictions)}).encode()
-        except RequestError as err:
-            status, frame = err.status, None
-            reason = "model_error" if status >= 500 else ("too_large" if status == 413 else "bad_input")
-            payload = json.dumps(err.body()).encode()
-        elapsed = time.perf_counter() - start
-        rows = 0 if frame is None else len(frame)
-        metrics.observe(model.version, route, status, elapsed, rows, reason)
-        request_id = uuid.uuid4().hex
-        if recorder is not None:
-            recorder.submit(
-                Served(
-                    time.time(),
-                    name,
-                    model.version,
-                    route,
-                    request_id,
-                    key,
-                    status,
-                    elapsed * 1000,
-                    frame,
-                    predictions,
-                )
-            )
-        answer_headers = {VERSION_HEADER: model.version, ROUTE_HEADER: route, REQUEST_ID_HEADER: request_id}
-        after = None
-        if mirror is not None and mirror.worker is not None and route == PRODUCTION and body is not None:
-            # mirrored once the answer is sent: the caller never waits for the shadow
-            content_type = request.headers.get("content-type", "")
-            after = BackgroundTask(mirror.submit_after_answer, request_id, time.time(), key, body, content_type)
-        return Response(payload, status, answer_headers, media_type=JSON, background=after)
+        read = lambda: _read_body(request, limit)  # noqa: E731
+        content_type = headers.get("content-type", "")
+        status, payload, answer_headers, after = await scorer.answer(
+            headers.get(KEY_HEADER), headers.get(ROUTE_HEADER), content_type, read
+        )
+        return Response(payload, status, answer_headers, media_type=JSON, background=after and BackgroundTask(after))
 
     @app.get("/ping")
     async def ping() -> Response:
@@ -211,10 +209,7 @@ def app_for(gateway: Gateway) -> FastAPI:
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        if recorder is not None:
-            metrics.records_dropped.set(recorder.dropped)
-        if mirror is not None:
-            metrics.set_shadow(mirror.mirrored, mirror.dropped, mirror.written)
+        gateway.count()
         return Response(metrics.render(), 200, media_type=CONTENT_TYPE)
 
     @app.post("/admin/reload")
@@ -227,6 +222,18 @@ def app_for(gateway: Gateway) -> FastAPI:
         state = await run_in_threadpool(holder.refresh, True)
         return JSONResponse({"reloaded": True, "serving": state.versions(), "canary_weight": state.canary_weight})
 
+    @app.post("/feedback")
+    async def feedback(request: Request) -> JSONResponse:
+        if gateway.labels is None:
+            return _error(404, "NOT_FOUND", "this gateway keeps no prediction record, so it takes no labels")
+        try:
+            body = await _read_body(request, limit)
+        except RequestError as exc:
+            return _error(exc.status, exc.error_code, exc.message)
+        auth = request.headers.get("authorization")
+        status, answer = await run_in_threadpool(receive, body, auth, gateway.feedback_token, gateway.labels)
+        return JSONResponse(answer, status_code=status)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error in the gateway")
@@ -235,38 +242,24 @@ def app_for(gateway: Gateway) -> FastAPI:
     return app
 
 
+async def _count_every_second(gateway: Gateway) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        gateway.count()
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
+    checked_length(length, limit)
     if length is not None:
-        if not length.isdigit():
-            raise RequestError(400, "the Content-Length header is not a number")
-        if int(length) > limit:
-            raise _too_large(int(length), limit)
         return await request.body()
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(size, limit)
+            raise too_large(size, limit)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large(size: int, limit: int) -> RequestError:
-    return RequestError(
-        413,
-        f"the body ({size} bytes or more) is over the limit of {limit} bytes: send fewer rows per request",
-        error_code="REQUEST_TOO_LARGE",
-    )
-
-
-def _model_failure(model: LoadedModel, exc: Exception) -> RequestError:
-    """The answer to a predict call that raised: 400 when MLflow's schema enforcement refused, else 500."""
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    if type(exc).__name__ == "MlflowException":  # MLflow's own schema enforcement refused the input
-        return RequestError(400, f"the input does not match the model's schema: {first}")
-    log.error("model v%s failed to predict", model.version, exc_info=exc)
-    return RequestError(500, f"the model failed to predict: {type(exc).__name__}: {first}", error_code="MODEL_ERROR")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

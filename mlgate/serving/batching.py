@@ -29,7 +29,7 @@ def row_wise(pyfunc_model: Any) -> bool:
     return flavor.get("loader_module") in ROW_WISE_FLAVORS
 
 
-Predict = Callable[[pd.DataFrame], Any]
+Predict = Callable[[Any], Any]  # rows (a DataFrame, or a float64 array for the array path) -> predictions
 
 
 class MicroBatcher:
@@ -42,12 +42,13 @@ class MicroBatcher:
         self.max_rows = max_rows
         self.batches = 0  # predict calls that served more than one request
         self.batched_requests = 0
-        self._pending: dict[Any, list[tuple[pd.DataFrame, asyncio.Future[Any]]]] = {}
+        self._pending: dict[Any, list[tuple[Any, asyncio.Future[Any]]]] = {}
         self._predictors: dict[Any, Predict] = {}
         self._scheduled = False
 
-    async def predict(self, key: Any, predict: Predict, frame: pd.DataFrame) -> Any:
-        """The predictions of ``frame``; requests with the same ``key`` in the same turn share one call."""
+    async def predict(self, key: Any, predict: Predict, frame: Any) -> Any:
+        """The predictions of ``frame`` (a DataFrame or a 2-D array); requests with the same ``key`` in the same
+        turn share one call (one key per kind of rows: frames and arrays never mix)."""
         if len(frame) > self.max_rows:
             return predict(frame)
         loop = asyncio.get_running_loop()
@@ -68,7 +69,7 @@ class MicroBatcher:
             for group in _groups(items, self.max_rows):
                 self._run(predict, group)
 
-    def _run(self, predict: Predict, items: list[tuple[pd.DataFrame, asyncio.Future[Any]]]) -> None:
+    def _run(self, predict: Predict, items: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         if len(items) > 1:
             sizes = [len(frame) for frame, _ in items]
             try:
@@ -105,9 +106,13 @@ def _groups(items: list[Any], max_rows: int) -> list[list[Any]]:
     return groups
 
 
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One frame of all rows; frames of one float64 block are stacked in numpy (pandas concat costs more)."""
+def _stack(frames: list[Any]) -> Any:
+    """One frame of all rows; frames of one float64 block are stacked in numpy (pandas concat costs more).
+
+    Arrays (the gateway's validated float64 rows, ``Validator.array``) stack into one array."""
     first = frames[0]
+    if isinstance(first, np.ndarray):
+        return np.vstack(frames)
     columns = first.columns
     blocks = []
     for frame in frames:

@@ -12,10 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from mlgate.contracts import contract_of_version
 from mlgate.exceptions import MlgateError, ServingError
 from mlgate.registry import Event, keys
 from mlgate.registry.package import load_package
+from mlgate.serving.batching import row_wise
+from mlgate.serving.direct import array_predictor
+from mlgate.serving.protocol import column_index
 from mlgate.serving.router import CANARY, PRODUCTION, SHADOW, parse_weight
 from mlgate.serving.validation import Validator
 
@@ -43,6 +48,8 @@ class LoadedModel:
             params = inspect.signature(fn).parameters.get("params")
             self._direct = fn
             self._takes_params = bool(params and params.kind != inspect.Parameter.VAR_KEYWORD)
+        self.row_wise = row_wise(self.pyfunc)  # its requests may share one predict call (serving/batching.py)
+        self._array = array_predictor(self.pyfunc, self.validator.names) if self._direct is not None else None
 
     def predict(self, frame: Any, params: dict[str, Any] | None = None) -> Any:
         """Predict a validated frame: straight to the flavor when the gateway did the schema work."""
@@ -51,6 +58,12 @@ class LoadedModel:
         if self._direct is not None and self._takes_params:
             return self._direct(frame, params=params)
         return self.pyfunc.predict(frame, params=params)
+
+    def predict_array(self, values: Any) -> Any:
+        """Predict rows the validator passed as a float64 array in signature order (``Validator.array``)."""
+        if self._array is not None:
+            return self._array(values)
+        return self.predict(pd.DataFrame(values, columns=column_index(self.validator.names or [])))
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,19 @@ def default_store_url(settings: Settings) -> str:
     return f"sqlite:///{folder / 'predictions.db'}"
 
 
+def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
+    """Create the missing tables of ``metadata``; the workers of one server starting on a new store race to
+    create them, and the loser of that race finds them made (its error is not one)."""
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            return
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
+
+
 @dataclass(frozen=True)
 class Served:
     """One answered request, as the gateway hands it to the recorder."""
@@ -66,7 +79,7 @@ class Served:
     request_key: str | None
     status: int
     latency_ms: float
-    inputs: pd.DataFrame | None = None
+    inputs: pd.DataFrame | tuple[list[str], Any] | None = None  # a frame, or (columns, rows of values)
     predictions: Any = None
 
 
@@ -82,7 +95,7 @@ class PredictionStore:
         self.engine = sa.create_engine(url, connect_args=args, pool_pre_ping=True)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_wal)
-        _METADATA.create_all(self.engine, checkfirst=True)
+        create_tables(_METADATA, self.engine)
 
     def record(
         self,
@@ -215,8 +228,12 @@ def _rows(item: Served) -> list[dict[str, Any]]:
     }
     if item.inputs is None or item.status >= 400:
         return [{**base, "prediction": None, "inputs": None}]
-    columns = [str(c) for c in item.inputs.columns]
-    values = item.inputs.to_numpy().tolist()  # plain Python values in one pass (to_dict is ~10x slower)
+    if isinstance(item.inputs, tuple):
+        columns, values = item.inputs
+        values = values.tolist() if hasattr(values, "tolist") else values
+    else:
+        columns = [str(c) for c in item.inputs.columns]
+        values = item.inputs.to_numpy().tolist()  # plain Python values in one pass (to_dict is ~10x slower)
     preds = _per_row(item.predictions, len(values))
     dumps = json.dumps
     return [

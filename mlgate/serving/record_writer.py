@@ -14,6 +14,7 @@ is started again. The writer reports progress as JSON lines on its stdout.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -39,12 +40,15 @@ RETENTION_ENV = "MLGATE_RECORD_RETENTION_ROWS"
 RESTART_AFTER_SECONDS = 5.0
 MAX_BATCH = 1000  # records per transaction
 MAX_DELAY_SECONDS = 0.5  # a record waits at most this long for its batch to be written
+HAND_OVER_SECONDS = 0.005  # the serving side gathers this long, then hands everything over in one write
+MAX_QUEUED = 100_000  # items gathered for the next hand-over; past this they are dropped and counted
 
 
 class RecordWriter:
     """Hands answered requests to a writer process without ever blocking the caller."""
 
     WORKER = "mlgate.serving.record_writer"  # the module run as the process (`python -m`); see serving/shadow.py
+    KIND = "recs"  # the message that hands a list of items over
 
     def __init__(self, url: str, retention_rows: int, max_pending_bytes: int = 32 << 20) -> None:
         self.url = url
@@ -56,7 +60,9 @@ class RecordWriter:
         self._lock = threading.Lock()
         self._progress = threading.Condition(self._lock)
         self._pending = bytearray()
-        self._frames: deque[list[Any]] = deque()  # [bytes left to write, is a record] per pending frame
+        self._frames: deque[list[Any]] = deque()  # [bytes left to write, items in it] per pending frame
+        self._queue: list[Any] = []  # items gathered for the next hand-over
+        self._scheduled = False  # a hand-over is due on the event loop
         self._flush_seq = 0
         self._acked_seq = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -67,10 +73,36 @@ class RecordWriter:
     # --- the serving side ---------------------------------------------------------------------------
     def submit(self, item: Served) -> None:
         """Hand one answered request over; when it cannot be taken it is dropped and counted."""
-        data = pickle.dumps(("rec", _compact(item)), protocol=pickle.HIGHEST_PROTOCOL)
+        self._enqueue(_compact(item))
+
+    def _enqueue(self, item: Any) -> bool:
+        """Gather one item for the next hand-over (within HAND_OVER_SECONDS on an event loop, at once
+        elsewhere): one pickle and one pipe write for every item of a busy moment. False when dropped."""
         with self._lock:
-            if not self._send(_HEADER.pack(len(data)) + data, record=True):
+            if self._closed or len(self._queue) >= MAX_QUEUED:
                 self.dropped += 1
+                return False
+            self._queue.append(item)
+            if self._scheduled:
+                return True
+            self._scheduled = True
+        try:
+            asyncio.get_running_loop().call_later(HAND_OVER_SECONDS, self._hand_over)
+        except RuntimeError:  # not on an event loop (a script, a test): hand it over now
+            self._hand_over()
+        return True
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            self._hand_over_locked()
+
+    def _hand_over_locked(self) -> None:
+        self._scheduled = False
+        items, self._queue = self._queue, []
+        if items:
+            data = pickle.dumps((self.KIND, items), protocol=pickle.HIGHEST_PROTOCOL)
+            if not self._send(_HEADER.pack(len(data)) + data, records=len(items)):
+                self.dropped += len(items)
 
     @property
     def running(self) -> bool:
@@ -80,6 +112,7 @@ class RecordWriter:
         """Block until everything submitted so far is written (tests, shutdown); False on timeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
+            self._hand_over_locked()
             self._flush_seq += 1
             seq = self._flush_seq
             data = pickle.dumps(("flush", seq))
@@ -126,7 +159,7 @@ class RecordWriter:
         self._frames.clear()
         threading.Thread(target=self._listen, args=(proc,), name="mlgate-record-progress", daemon=True).start()
 
-    def _send(self, chunk: bytes, record: bool = False) -> bool:
+    def _send(self, chunk: bytes, records: int = 0) -> bool:
         if self._closed:
             return False
         if not self.running and not self._restart():
@@ -136,7 +169,7 @@ class RecordWriter:
             if len(self._pending) + len(chunk) > self.max_pending_bytes:
                 return False
         self._pending += chunk
-        self._frames.append([len(chunk), record])
+        self._frames.append([len(chunk), records])
         self._drain()
         return True
 
@@ -173,7 +206,7 @@ class RecordWriter:
                 frames.popleft()
 
     def _writer_died(self) -> None:
-        self.dropped += sum(1 for _, record in self._frames if record)  # a frame cut short is lost too
+        self.dropped += sum(records for _, records in self._frames)  # a frame cut short is lost too
         self._pending.clear()
         self._frames.clear()
         if self._died_at is None:
@@ -217,16 +250,29 @@ class RecordWriter:
         """One progress report of the process, after it is counted (a hook: the shadow mirror's load results)."""
 
 
+SMALL = 256  # arrays up to this many values travel as lists (pickling an array has a fixed cost)
+
+
 def _compact(item: Served) -> tuple[Any, ...]:
     """The request as plain data: inputs as (columns, values) instead of a DataFrame (cheaper to pickle)."""
     inputs = item.inputs
     table = None
     if inputs is not None and item.status < 400:
-        table = (_names(inputs.columns), inputs.to_numpy())
+        if isinstance(inputs, tuple):  # already (columns, values): the gateway's array path
+            table = (inputs[0], _plain(inputs[1]))
+        else:
+            table = (_names(inputs.columns), _plain(inputs.to_numpy()))
     predictions = item.predictions
     if hasattr(predictions, "to_numpy") and getattr(predictions, "ndim", 2) == 1:
         predictions = predictions.to_numpy()  # a Series
-    return (*_meta(item), table, predictions if table is not None else None)
+    return (*_meta(item), table, _plain(predictions) if table is not None else None)
+
+
+def _plain(values: Any) -> Any:
+    """A small numpy array as nested lists of Python values; anything else as it is."""
+    if getattr(values, "size", SMALL + 1) <= SMALL and getattr(values, "dtype", None) is not None:
+        return values.tolist()
+    return values
 
 
 _NAMES: dict[int, tuple[Any, list[str]]] = {}
@@ -251,13 +297,8 @@ def _meta(item: Served) -> tuple[Any, ...]:
 
 def _served(record: tuple[Any, ...]) -> Served:
     ts, model, version, route, request_id, request_key, status, latency_ms, table, predictions = record
-    inputs = None
-    if table is not None:
-        import pandas as pd
-
-        columns, values = table
-        inputs = pd.DataFrame(values, columns=columns)
-    return Served(ts, model, version, route, request_id, request_key, status, latency_ms, inputs, predictions)
+    # inputs stay (columns, values): the store writes rows of them without building a DataFrame
+    return Served(ts, model, version, route, request_id, request_key, status, latency_ms, table, predictions)
 
 
 # --- the writer process ------------------------------------------------------------------------------
@@ -281,10 +322,10 @@ def main() -> int:
         messages, used = _frames(buffer)
         del buffer[:used]
         for kind, body in messages:
-            if kind == "rec":
+            if kind in ("rec", "recs"):
                 if not batch:
                     begun = time.monotonic()
-                batch.append(_served(body))
+                batch.extend(_served(r) for r in (body if kind == "recs" else [body]))
             else:
                 flushed = body
         due = len(batch) >= MAX_BATCH or eof or flushed or time.monotonic() - begun >= MAX_DELAY_SECONDS

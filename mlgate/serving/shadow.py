@@ -44,6 +44,7 @@ class MirrorWorker(RecordWriter):
     """
 
     WORKER = "mlgate.serving.shadow_worker"
+    KIND = "reqs"
 
     def __init__(
         self,
@@ -65,17 +66,15 @@ class MirrorWorker(RecordWriter):
     def load(self, version: str) -> None:
         """Serve ``version`` as the shadow from the next mirrored request on."""
         with self._lock:
+            self._hand_over_locked()  # requests mirrored before the change go to the version they were meant for
             self.version = str(version)
             self._send(_frame(("load", (self.settings, self.name, self.version))))
 
     def mirror(self, request: tuple[Any, ...]) -> bool:
-        """Hand one answered request over (request_id, ts, request_key, body, content_type); False when dropped."""
-        frame = _frame(("req", request))
-        with self._lock:
-            if self._send(frame, record=True):
-                return True
-            self.dropped += 1
-            return False
+        """Hand one answered request over (request_id, ts, request_key, body, content_type); False when dropped.
+
+        Requests are gathered and handed over together (one pickle, one pipe write per few milliseconds)."""
+        return self._enqueue(request)
 
     def _report(self, report: dict[str, Any]) -> None:
         self.on_report(report)

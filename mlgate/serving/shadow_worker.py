@@ -33,10 +33,11 @@ from typing import IO, Any
 from mlgate.exceptions import MlgateError
 from mlgate.registry import Registry
 from mlgate.serving.models import LoadedModel, load_version
-from mlgate.serving.protocol import RequestError, parse
+from mlgate.serving.protocol import RequestError
 from mlgate.serving.record import PredictionStore, Served
 from mlgate.serving.record_writer import MAX_BATCH, MAX_DELAY_SECONDS, RETENTION_ENV, URL_ENV, _frames, _write
 from mlgate.serving.router import SHADOW
+from mlgate.serving.scoring import read_rows
 
 log = logging.getLogger("mlgate.serving")
 
@@ -70,23 +71,23 @@ def answer(
     request_id, ts, key, body, content_type = request
     waited_before = waited()
     start = time.perf_counter()
-    frame = predictions = None
+    predictions = None
+    rows = 0
     try:
-        frame, params = parse(body, content_type, model.validator.names)
-        frame = model.validator.check(frame)
-        predictions = model.predict(frame, params)
-        status = 200
+        data, params, is_array = read_rows(model, body, content_type)
+        predictions = model.predict_array(data) if is_array else model.predict(data, params)
+        status, rows = 200, len(data)
     except RequestError as err:
-        status, frame = err.status, None
+        status = err.status
     except Exception as exc:  # noqa: BLE001 - whatever the model raised is its answer: recorded, never raised
-        status, frame = (400 if type(exc).__name__ == "MlflowException" else 500), None
+        status = 400 if type(exc).__name__ == "MlflowException" else 500
         if status == 500 and not getattr(model, "_shadow_failure_logged", False):
             log.warning("shadow v%s failed to predict (logged once): %s: %s", model.version, type(exc).__name__, exc)
             model._shadow_failure_logged = True  # type: ignore[attr-defined]
     elapsed_ms = max(0.0, time.perf_counter() - start - (waited() - waited_before)) * 1000
-    if frame is not None:
-        frame = frame.iloc[:, :0]  # its rows, not its inputs: the production answer's row holds the same ones
-    return Served(ts, name, model.version, SHADOW, request_id, key, status, elapsed_ms, frame, predictions)
+    # its rows, not its inputs: the production answer's rows hold the same ones
+    inputs: tuple[list[str], list[list[Any]]] | None = ([], [[]] * rows) if rows else None
+    return Served(ts, name, model.version, SHADOW, request_id, key, status, elapsed_ms, inputs, predictions)
 
 
 def warm_up(model: LoadedModel, request: tuple[Any, ...]) -> None:
@@ -143,13 +144,14 @@ def main() -> int:
         messages, used = _frames(buffer)
         del buffer[:used]
         for kind, body in messages:
-            if kind == "req":
+            if kind in ("req", "reqs"):
                 if model is None:
                     continue  # the version did not load: nothing to compare
-                if cold:
-                    warm_up(model, body)
-                    cold = False
-                batch.append(answer(model, name, body, waited))
+                for request in body if kind == "reqs" else [body]:
+                    if cold:
+                        warm_up(model, request)
+                        cold = False
+                    batch.append(answer(model, name, request, waited))
             elif kind == "load":
                 name = str(body[1])
                 loaded, report = load(model, body)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mlgate.contracts import coerce, fast_validate
-from mlgate.serving.protocol import Problem, RequestError, column_index
+from mlgate.serving.protocol import Problem, RequestError, column_index, numeric_rows
 
 _FLOAT = {"double": np.float64, "float": np.float32}
 _INT = {"long": np.int64, "integer": np.int32}
@@ -56,6 +56,14 @@ class Validator:
     def fast(self) -> bool:
         """True when the gateway can validate itself and call the model without MLflow's enforcement."""
         return self.columns is not None
+
+    def array(self, payload: Any) -> np.ndarray | None:
+        """The request's rows as a float64 array in signature order when they need no check beyond
+        that (every input a required double, no data contract, plain finite numbers); else None."""
+        if not self._all_double or self.contract is not None:
+            return None
+        assert self.names is not None
+        return numeric_rows(payload, self.names)
 
     def check(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The frame to predict on (columns in signature order, cast), or RequestError naming each problem."""

@@ -166,3 +166,53 @@ def chi_square(expected_share: np.ndarray, observed: np.ndarray) -> tuple[float 
     expected = expected / expected.sum() * total
     statistic = float(np.sum((observed - expected) ** 2 / expected))
     return statistic, float(chdtrc(expected.size - 1, statistic))
+
+
+# --- two-sample figures (the reference is a sample too) ------------------------------------------------
+P_VALUE_MAX_SIZE = 1_000  # effective size n·m/(n+m) above which a p-value flags differences nobody cares about
+WASSERSTEIN_THRESHOLD = 0.1  # Wasserstein-1 distance in reference standard deviations (Evidently's default)
+JENSEN_SHANNON_THRESHOLD = 0.1  # Jensen-Shannon distance, natural log (Evidently's default)
+EFFECT_FLOOR = 0.1  # a smaller distance is never drift, however small its p-value: the same bar as above the switch
+
+
+def effective_size(n: float, m: float) -> float:
+    """n·m/(n+m): the size of a two-sample comparison of samples of n and m values (0 if either is empty)."""
+    return n * m / (n + m) if n > 0 and m > 0 else 0.0
+
+
+def chi_square_two_sample(reference: Any, current: Any) -> tuple[float | None, float | None]:
+    """Chi-square statistic and p-value of the 2 x k contingency table of two count vectors over the same bins.
+
+    Unlike a goodness-of-fit test against the reference's shares, the reference's own sampling
+    noise is part of the expected counts. Bins empty on both sides are left out.
+    """
+    ref = np.asarray(reference, dtype="float64")
+    cur = np.asarray(current, dtype="float64")
+    keep = (ref + cur) > 0
+    ref, cur = ref[keep], cur[keep]
+    r_total, c_total = ref.sum(), cur.sum()
+    if r_total <= 0 or c_total <= 0 or ref.size < 2:
+        return None, None
+    from scipy.special import chdtrc
+
+    both = ref + cur
+    total = r_total + c_total
+    e_ref, e_cur = both * (r_total / total), both * (c_total / total)
+    statistic = float(np.sum((ref - e_ref) ** 2 / e_ref) + np.sum((cur - e_cur) ** 2 / e_cur))
+    return statistic, float(chdtrc(ref.size - 1, statistic))
+
+
+def jensen_shannon(reference: Any, current: Any) -> float:
+    """Jensen-Shannon distance (square root of the divergence, natural log) of two count vectors (0..0.83)."""
+    p = np.asarray(reference, dtype="float64")
+    q = np.asarray(current, dtype="float64")
+    if p.sum() <= 0 or q.sum() <= 0:
+        return 0.0
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log(a[nz] / m[nz])))
+
+    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))

@@ -12,6 +12,7 @@ from typing import Any
 from mlgate.config import Settings, redact_uri
 from mlgate.config.files import check_keys, read_yaml
 from mlgate.exceptions import ConfigError
+from mlgate.extras import require_extra
 
 SERVER_KEYS = {
     "backend_store_uri", "registry_store_uri", "artifacts_destination", "host", "port", "workers",
@@ -123,6 +124,10 @@ def plan_server(
     if data.get("allow_loopback_webhooks"):
         server_env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
         server_env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
+    if backend.startswith("postgresql"):
+        require_extra("postgres", "a PostgreSQL backend store")
+    if data.get("app_name") == "basic-auth":
+        require_extra("team", "the basic-auth MLflow server")
     if backend.startswith("postgresql://"):
         backend = "postgresql+psycopg2://" + backend[len("postgresql://") :]  # SQLAlchemy 2.1 defaults to psycopg 3
     if not env.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY") and not backend.startswith("sqlite"):

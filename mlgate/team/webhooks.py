@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlgate.exceptions import ConfigError, MlgateError, ModelNotFound
+from mlgate.extras import require_extra
 from mlgate.registry import keys, timeline
 from mlgate.registry import webhooks as stored_webhooks
 from mlgate.team.protect import REVERT, protection, put_back
@@ -260,6 +261,7 @@ def receiver_router(registry: Registry, secret: str, alerts: AlertRouter | None 
 
 def receiver_app(registry: Registry, secret: str, alerts: AlertRouter | None = None) -> FastAPI:
     """A standalone receiver app (``mlgate webhook listen``): the webhook route and ``GET /health``."""
+    require_extra("team", "the webhook receiver", modules=("fastapi", "uvicorn"))
     from fastapi import FastAPI
 
     app = FastAPI(title="mlgate webhook receiver", docs_url=None, redoc_url=None, openapi_url=None)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 BUILT_IN = "registry"
 ENTRY_POINT_GROUP = "mlgate.traffic_routers"  # each names a factory(settings, model_name) -> TrafficRouter
+SHIPPED = {"haproxy": "mlgate.traffic.haproxy:from_settings"}  # routers that come with mlgate, loaded when named
 
 
 def router_for(registry: Registry, name: str, router: TrafficRouter | None = None) -> TrafficRouter:
@@ -33,7 +34,7 @@ def configured_router(settings: Settings, name: str) -> TrafficRouter | None:
     spec = (getattr(settings, "traffic_router", None) or BUILT_IN).strip()
     if spec == BUILT_IN:
         return None
-    factory = _factory(spec)
+    factory = _factory(SHIPPED.get(spec, spec))
     try:
         made = factory(settings, name)
     except ConfigError:
@@ -64,7 +65,7 @@ def _factory(spec: str) -> Any:
             ) from None
     found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if spec not in found:
-        known = ", ".join(sorted([BUILT_IN, *found]))
+        known = ", ".join(sorted([BUILT_IN, *SHIPPED, *found]))
         raise ConfigError(
             f"traffic_router {spec!r} is not a known router (known: {known})",
             f"install the package that provides it (entry point group {ENTRY_POINT_GROUP}), or use module:factory",

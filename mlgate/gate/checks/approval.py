@@ -268,7 +268,7 @@ def evaluate(
 
 def verdict_of(registry: Registry, mv: ModelVersion, stage: str, rule: Rule, policy_sha256: str) -> Verdict:
     """The Verdict for one version, read from the registry (its tags, the model's history, its authors)."""
-    failures = gate_failures(registry.events(mv.name), str(mv.version), stage)
+    failures = gate_failures(registry.events(mv.name, version=str(mv.version)), str(mv.version), stage)
     decisions = decisions_of(dict(mv.tags or {}), stage)
     return evaluate(rule, decisions, policy_sha256, failures, authors_of(registry, mv), registry.settings, stage)
 

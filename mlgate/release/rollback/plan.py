@@ -122,7 +122,7 @@ def decision_owner(registry: Registry, owner: str | None, now: datetime | None =
 
 def _last_rollback(registry: Registry, name: str) -> Event | None:
     """The newest event that moved production, if it was a rollback."""
-    for event in registry.events(name):
+    for event in registry.iter_events(name):
         if event.action in ("promote-production", "rollout-complete", ROLLBACK) and event.result != "started":
             return event if event.action == ROLLBACK else None
     return None

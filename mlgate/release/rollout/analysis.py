@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
     from mlgate.release.rollout.policy import KpiSpec, RolloutPolicy
 
-PASS, FAIL, WAIT = "pass", "fail", "wait"
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+WAIT = INCONCLUSIVE  # the older name: too few requests is one way of being inconclusive
 
 
 class RecordSource(Protocol):
@@ -64,7 +65,8 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Analysis:
-    """The verdict on one bake period: pass, fail (abort) or wait (not enough traffic yet)."""
+    """The verdict on one bake period: pass, fail (abort) or inconclusive (too few requests, no answer from the
+    metric source, an empty or NaN figure): neither, the step bakes again up to ``max_inconclusive`` times."""
 
     decision: str
     reason: str
@@ -73,6 +75,7 @@ class Analysis:
     criteria: list[Criterion] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
+    source: str = "record"  # where the figures came from: record | prometheus <url>
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +90,7 @@ class Analysis:
             criteria=[Criterion(**c) for c in data.get("criteria", [])],
             since=data.get("since"),
             until=data.get("until"),
+            source=data.get("source", "record"),
         )
 
     def summary(self) -> str:
@@ -146,7 +150,8 @@ def analyze(
     short = [f.route for f in (prod, canary) if f.requests < max(policy.min_requests, 1)]
     if short:
         reason = ", ".join(f"{f.route} {f.requests}" for f in (prod, canary))
-        return Analysis(WAIT, f"not enough requests yet ({reason}; need {policy.min_requests})", prod, canary, **window)
+        why = f"not enough requests yet ({reason}; need {policy.min_requests})"
+        return Analysis(INCONCLUSIVE, why, prod, canary, **window)
     t = policy.thresholds
     criteria = []
     increase = (canary.error_rate or 0.0) - (prod.error_rate or 0.0)

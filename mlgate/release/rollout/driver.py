@@ -1,4 +1,5 @@
-"""The rollout driver: judges each bake period from the prediction record and advances, extends, pauses or aborts.
+"""The rollout driver: judges each bake period (the prediction record or Prometheus) and advances, bakes again,
+pauses or aborts. An inconclusive analysis bakes the step again; ``max_inconclusive`` in a row pause it for a person.
 
 It resumes from the registry's state, so a killed ``mlgate rollout run`` continues where it stopped.
 """
@@ -12,7 +13,8 @@ from datetime import UTC, datetime
 
 from mlgate.registry import Registry
 from mlgate.release.rollout import shadow
-from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, RecordSource
+from mlgate.release.rollout.analysis import FAIL, PASS, RecordSource
+from mlgate.release.rollout.judging import inconclusive_pause_reason, judge_step
 from mlgate.release.rollout.policy import load_rollout_policy
 from mlgate.release.rollout.state import (
     ABORTED,
@@ -64,8 +66,7 @@ def decide(
         return status(registry, name, router=router, clock=clock)
     since = datetime.fromtimestamp(state.step_started_at, UTC)
     until = datetime.fromtimestamp(clock(), UTC)
-    frame = source.window(name, since=since, until=until, inputs=False)
-    analysis = shadow.judge(state, frame, policy, name, since, until)  # a shadow step's analysis, or the canary's
+    analysis = judge_step(state, source, policy, name, since, until)  # shadow or canary; record or Prometheus
     with registry.lock(name, "rollout decision"):
         fresh = load_state(registry, name)
         if fresh is None or fresh.status != RUNNING or fresh.step != state.step or fresh.version != state.version:
@@ -79,10 +80,12 @@ def decide(
         elif analysis.decision == PASS:
             passed = f"canary analysis passed at {state.weight:g}%"
             next_step(registry, state, router, clock, "shadow analysis passed" if shadow.in_shadow(state) else passed)
-        elif analysis.decision == WAIT and state.extensions < policy.max_extensions:
-            save_state(registry, replace(state, extensions=state.extensions + 1))  # one more bake period
+        elif state.extensions + 1 < policy.max_inconclusive:  # inconclusive: one more bake period
+            save_state(registry, replace(state, extensions=state.extensions + 1))
         else:
-            state = replace(state, status=PAUSED, outcome=f"{analysis.reason} after {state.extensions} extension(s)")
+            what = f"`mlgate rollout resume {name}` (or advance, or abort)"
+            why = inconclusive_pause_reason(state.extensions + 1, policy, analysis.reason, what)
+            state = replace(state, status=PAUSED, outcome=why)
             save_state(registry, state)
             record_event(registry, state, "rollout-pause", reason=state.outcome)
     return status(registry, name, router=router, clock=clock, analysis=analysis)

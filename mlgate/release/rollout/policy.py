@@ -6,8 +6,8 @@ key is optional; ``models: {NAME: {...}}`` overrides any of them for one model::
 
     steps: [5, 25, 50, 100]       # percent of traffic to the canary at each step; may start with shadow
     bake: 10m                     # how long each step runs before it is judged
-    min_requests: 200             # per route; fewer and the step keeps baking
-    max_extensions: 3             # extra bake periods for lack of traffic, then pause
+    min_requests: 200             # per route; fewer and the analysis is inconclusive (the step bakes again)
+    max_inconclusive: 4           # consecutive inconclusive analyses, then pause (older: max_extensions: N = N+1)
     watch: 1h                     # after production changes, judge it against the previous version; 0: no watch
     shadow:                       # a plan's first step `shadow`: production requests mirrored to the candidate
       share: 100                      # percent of production requests mirrored
@@ -15,6 +15,7 @@ key is optional; ``models: {NAME: {...}}`` overrides any of them for one model::
       max_error_p95: 0.1              # regression: p95 of |candidate - production| / mean |production|
       # max_error_rate_increase, max_p99_latency_ratio, max_prediction_psi: analysis's unless set here
     analysis:
+      source: record                  # or prometheus, with url, timeout, queries, metrics (prom_policy.py)
       max_error_rate_increase: 0.01   # canary error rate minus production's (HTTP >= 400)
       max_p99_latency_ratio: 1.5      # canary p99 / production p99
       max_prediction_psi: 0.2         # PSI between the two prediction distributions
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate.config.durations import parse_duration
 from mlgate.config.files import read_yaml
 from mlgate.exceptions import PolicyError
+from mlgate.release.rollout.prom_policy import PrometheusSpec, parse_source
 
 if TYPE_CHECKING:
     from mlgate.config import Settings
@@ -122,12 +124,13 @@ class RolloutPolicy:
     steps: tuple[float, ...] = (5.0, 25.0, 50.0, 100.0)
     bake_seconds: float = 600.0
     min_requests: int = 200
-    max_extensions: int = 3
+    max_inconclusive: int = 4  # consecutive inconclusive analyses (a step, or the watch's looks), then pause
     watch_seconds: float = 0.0  # the post-promotion watch (release/rollout/watch.py); 0: none
     thresholds: Thresholds = field(default_factory=Thresholds)
     require_canary: CanaryRules = field(default_factory=CanaryRules)
     shadow: ShadowPolicy = field(default_factory=ShadowPolicy)
     source: str = "defaults"
+    prometheus: PrometheusSpec | None = None  # analysis.source: prometheus; None: the gateway's record
 
 
 def _section(data: Any, key: str, where: str) -> dict[str, Any]:
@@ -152,7 +155,9 @@ def _known(data: dict[str, Any], allowed: set[str], where: str) -> None:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known: {', '.join(sorted(allowed))}")
 
 
-_KEYS = {"steps", "bake", "min_requests", "max_extensions", "analysis", "require_canary", "watch", "shadow"}
+_KEYS = {"steps", "bake", "min_requests", "max_inconclusive", "max_extensions", "analysis", "require_canary", "watch",
+         "shadow"}  # fmt: skip
+_SOURCE_KEYS = {"source", "url", "timeout", "queries", "metrics"}  # prom_policy.py
 
 
 def _shadow_policy(data: dict[str, Any], where: str) -> ShadowPolicy:
@@ -195,9 +200,8 @@ def parse_rollout_policy(data: Any, source: str = ROLLOUT_FILE, model: str | Non
         section = _merge(section, override)
         where = f"{source} (with models.{model})"
     analysis = _section(section, "analysis", where)
-    _known(
-        analysis, {"max_error_rate_increase", "max_p99_latency_ratio", "max_prediction_psi", "kpi"}, where + ".analysis"
-    )
+    limits = {"max_error_rate_increase", "max_p99_latency_ratio", "max_prediction_psi", "kpi"}
+    _known(analysis, limits | _SOURCE_KEYS, where + ".analysis")
     kpi = None
     raw_kpi = _section(analysis, "kpi", where + ".analysis")
     if raw_kpi:
@@ -233,13 +237,28 @@ def parse_rollout_policy(data: Any, source: str = ROLLOUT_FILE, model: str | Non
         steps=parse_steps(section["steps"], where + ".steps") if "steps" in section else base.steps,
         bake_seconds=parse_duration(section.get("bake", base.bake_seconds), f"{where}: bake", error=PolicyError),
         min_requests=int(_number(section, "min_requests", base.min_requests, where)),
-        max_extensions=int(_number(section, "max_extensions", base.max_extensions, where)),
+        max_inconclusive=_max_inconclusive(section, where),
         watch_seconds=parse_duration(section.get("watch", 0), f"{where}: watch", error=PolicyError),
         thresholds=thresholds,
         require_canary=rules,
         shadow=_shadow_policy(_section(section, "shadow", where), where + ".shadow"),
         source=source,
+        prometheus=parse_source(analysis, where + ".analysis"),
     )
+
+
+def _max_inconclusive(section: dict[str, Any], where: str) -> int:
+    """``max_inconclusive`` (at least 1), or the older ``max_extensions`` (extra bake periods: N means N + 1)."""
+    if "max_inconclusive" in section and "max_extensions" in section:
+        raise PolicyError(
+            f"{where}: both max_inconclusive and max_extensions", "keep max_inconclusive (max_extensions + 1)"
+        )
+    if "max_extensions" in section:
+        return int(_number(section, "max_extensions", 3, where)) + 1
+    value = int(_number(section, "max_inconclusive", RolloutPolicy.max_inconclusive, where))
+    if value < 1:
+        raise PolicyError(f"{where}: max_inconclusive must be at least 1, got {value}", "e.g. max_inconclusive: 3")
+    return value
 
 
 def load_rollout_policy(settings: Settings, model: str | None = None) -> RolloutPolicy:

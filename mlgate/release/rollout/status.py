@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlgate.release.rollout import shadow
 from mlgate.release.rollout.analysis import Analysis, RecordSource
+from mlgate.release.rollout.judging import judge_step
 from mlgate.release.rollout.policy import load_rollout_policy
 from mlgate.release.rollout.state import RUNNING, Clock, RolloutState, load_state
 from mlgate.release.rollout.watch_state import WatchState, load_watch
-from mlgate.traffic import router_for
+from mlgate.traffic import RecordedRouter, router_for
 
 if TYPE_CHECKING:
     from mlgate.registry import Registry
@@ -30,6 +30,7 @@ class RolloutStatus:
     analysis: Analysis | None = None
     notes: list[str] = field(default_factory=list)
     watch: WatchState | None = None  # the post-promotion watch (release/rollout/watch.py), if any
+    router: str | None = None  # a platform router's view (HAProxy, ...): what it says serves; None for the built-in
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class RolloutStatus:
             "analysis": self.analysis.to_dict() if self.analysis else None,
             "notes": self.notes,
             "watch": asdict(self.watch) if self.watch else None,
+            "router": self.router,
         }
 
 
@@ -62,9 +64,10 @@ def status(
         since = datetime.fromtimestamp(state.step_started_at, UTC)
         until = datetime.fromtimestamp(clock(), UTC)
         policy = load_rollout_policy(registry.settings, name)
-        frame = source.window(name, since=since, until=until, inputs=False)
-        analysis = shadow.judge(state, frame, policy, name, since, until)  # a shadow step's analysis, or the canary's
+        analysis = judge_step(state, source, policy, name, since, until)  # shadow or canary; record or Prometheus
     if analysis is None and state is not None and state.last_analysis:
         analysis = Analysis.from_dict(state.last_analysis)
     watch = load_watch(registry, name)
-    return RolloutStatus(name, state, router.state().weight, due, analysis, list(notes or []), watch)
+    seen = router.state()  # a platform router's own view, read back from it
+    view = f"{router.router.describe()}: {seen.describe()}" if isinstance(router, RecordedRouter) else None
+    return RolloutStatus(name, state, seen.weight, due, analysis, list(notes or []), watch, view)

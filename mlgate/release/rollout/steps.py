@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mlgate.alerts import Alert, AlertRouter
-from mlgate.exceptions import GateFailed, TransitionRefused, UsageError
+from mlgate.exceptions import GateFailed, MlgateError, TransitionRefused, UsageError
 from mlgate.registry import keys, states
 from mlgate.release.gating import ensure_gate
 from mlgate.release.production import enter_production
@@ -90,7 +90,12 @@ def start(
             name, version, production, plan, bake, 0, RUNNING, now, now, actor=registry.settings.actor, reason=reason
         )
         save_state(registry, state)  # the intent first: a crash after this is resumed from here
-        shadow.move(registry, router, state)  # the canary weight, or the mirroring of a shadow step
+        try:
+            shadow.move(registry, router, state)  # the canary weight, or the mirroring of a shadow step
+        except MlgateError as exc:  # refused or unread by the router (HAProxy cannot mirror): no rollout stays open
+            failed = replace(state, status=ABORTED, ended_at=clock(), outcome=f"not started: {exc.message}")
+            save_state(registry, failed)
+            raise
         registry.set_version_tag(name, version, keys.STATUS, "canary")
         _resolve_abort_alert(registry, name)
         record_event(registry, state, "rollout-start", reason=reason, steps=plan, bake_seconds=bake, gate=gate_note)
@@ -134,9 +139,14 @@ def complete(registry: Registry, state: RolloutState, router: TrafficRouter, clo
 def next_step(registry: Registry, state: RolloutState, router: TrafficRouter, clock: Clock, why: str) -> RolloutState:
     if state.step + 1 >= len(state.steps) or state.steps[state.step + 1] >= 100:
         return complete(registry, state, router, clock, why)
+    before = state
     state = replace(state, step=state.step + 1, step_started_at=clock(), status=RUNNING, extensions=0, outcome=None)
     save_state(registry, state)
-    shadow.move(registry, router, state)
+    try:
+        shadow.move(registry, router, state)
+    except MlgateError:  # the router refused the move or read back something else: the rollout stays where it was
+        save_state(registry, before)
+        raise
     record_event(registry, state, "rollout-step", reason=why)
     return state
 

@@ -31,10 +31,12 @@ from mlgate.release.rollout.state import COMPLETED as ROLLOUT_COMPLETED
 from mlgate.release.rollout.state import Clock, load_state
 from mlgate.release.rollout.status import RolloutStatus
 from mlgate.release.rollout.watch_look import look
+from mlgate.release.rollout.watch_pause import pause_if_stuck, resume, streak
 from mlgate.release.rollout.watch_state import (
     BREACHED,
     COMPLETED,
     FAILED,
+    PAUSED,
     ROLLED_BACK,
     SUPERSEDED,
     WATCH_SIGNAL,
@@ -83,7 +85,7 @@ def _iso(moment: float | None) -> str | None:
 
 def _previous_production(registry: Registry, name: str, version: str) -> str | None:
     """The production version ``version`` replaced: from the newest event that made it production."""
-    for event in registry.events(name):
+    for event in registry.iter_events(name, version=version):
         if event.action in MOVES_PRODUCTION and event.to_version == version and event.result != "started":
             return event.from_version
         if event.action == ROLLBACK and event.to_version == version and event.result != "started":
@@ -126,6 +128,8 @@ def begin(
                 f"promote one: `mlgate promote {name} VERSION --to production`",
             )
         production_at = (reading.version(name, production).tags or {}).get(keys.PRODUCTION_AT, "")
+        if existing is not None and existing.status == PAUSED and existing.is_for(production, production_at):
+            return resume(registry, existing)
         if existing is not None and existing.is_for(production, production_at):
             if existing.active:
                 left = max(0.0, existing.ends_at - clock())
@@ -205,7 +209,7 @@ def check(
     with registry.lock(name, "watch look"):
         fresh = _locked_update(
             registry, state, checks=state.checks + 1, judged=state.judged + (verdict.decision != WAIT),
-            last_check_at=now, last_verdict=verdict.to_dict(),
+            last_check_at=now, last_verdict=verdict.to_dict(), **streak(state, verdict, policy, now),
         )  # fmt: skip
         if fresh is None:
             return WatchResult(name, load_watch(registry, name), verdict, ["the watch changed meanwhile"])
@@ -215,6 +219,8 @@ def check(
             else:
                 outcome = f"ended without a verdict: {verdict.reason}"
             fresh = _end(registry, fresh, COMPLETED, outcome, clock)
+        else:
+            fresh = pause_if_stuck(registry, fresh, policy)
     return WatchResult(name, fresh, verdict)
 
 
@@ -243,7 +249,7 @@ def breach(
 
 def _rollback_of(registry: Registry, state: WatchState) -> Event | None:
     """The finished rollback this watch started (found again when a killed watch resumes)."""
-    for event in registry.events(state.model):
+    for event in registry.iter_events(state.model, action=ROLLBACK):
         trigger = event.details.get("trigger") or {}
         if event.action == ROLLBACK and event.result != "started" and trigger.get("watch") == _identity(state):
             return event

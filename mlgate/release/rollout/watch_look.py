@@ -4,7 +4,9 @@ Both windows come from the gateway's prediction record (production route): the w
 the last bake period (never before the change), the previous production version before the change
 (as long before it as the watch lasts, at least one bake period). The figures are mlgate.stats' and
 the criteria and thresholds canary analysis' (error rate increase, p99 latency ratio, prediction PSI,
-the KPI when configured); fewer than ``min_requests`` on either side gives no verdict yet.
+the KPI when configured); fewer than ``min_requests`` on either side gives no verdict yet (inconclusive).
+With ``analysis.source: prometheus`` both windows are read from Prometheus instead (prom_analysis.py), and a
+record or a Prometheus that does not answer makes the look inconclusive.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy.exc
+
+from mlgate.release.rollout import prom_analysis
 from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, Criterion, RecordSource, RouteFigures, kpi_value
 from mlgate.release.rollout.watch_state import Verdict, WatchState
 from mlgate.stats.drift import sample_psi
@@ -117,18 +122,40 @@ def judge(
 def look(
     source: RecordSource, state: WatchState, policy: RolloutPolicy, now: float, cache: dict[Any, Any] | None = None
 ) -> Verdict:
-    """Read both windows from the record and judge them (``cache`` keeps the baseline's, which never changes)."""
+    """Read both windows from the record (or Prometheus) and judge them (``cache`` keeps the record's baseline,
+    which never changes)."""
     cache = {} if cache is None else cache
     b_since = datetime.fromtimestamp(state.since - max(state.seconds, policy.bake_seconds), UTC)
     b_until = datetime.fromtimestamp(state.since, UTC)
+    since = datetime.fromtimestamp(max(state.since, now - policy.bake_seconds), UTC)
+    until = datetime.fromtimestamp(now, UTC)
+    spans = {"since": since.isoformat(), "until": until.isoformat(), "baseline_since": b_since.isoformat(),
+             "baseline_until": b_until.isoformat()}  # fmt: skip
+    if policy.prometheus is not None:
+        sides = prom_analysis.watch_sides(
+            state.model, state.version, state.baseline, (since, until), (b_since, b_until)
+        )
+        decision, reason, before, after, criteria = prom_analysis.judge(policy.prometheus, policy, sides)
+        return Verdict(decision, reason, before, after, criteria, **spans, source=f"prometheus {policy.prometheus.url}")
+    try:
+        return _look_record(source, state, policy, cache, (since, until), (b_since, b_until))
+    except sqlalchemy.exc.OperationalError as exc:  # the record's database is down or unreachable
+        empty = [RouteFigures("production", v, 0, 0, None, None) for v in (state.baseline, state.version)]
+        why = f"the prediction record did not answer: {str(exc.orig or exc).splitlines()[0]}"
+        return Verdict(WAIT, why, empty[0], empty[1], [], **spans)
+
+
+def _look_record(
+    source: RecordSource, state: WatchState, policy: RolloutPolicy, cache: dict[Any, Any],
+    window: tuple[datetime, datetime], baseline_window: tuple[datetime, datetime],
+) -> Verdict:  # fmt: skip
+    (since, until), (b_since, b_until) = window, baseline_window
     key = (state.model, state.baseline, state.since)
     if key not in cache:
         cache.clear()
         cache[key] = source.window(
             state.model, version=state.baseline, since=b_since, until=b_until, route="production", inputs=False
         )
-    since = datetime.fromtimestamp(max(state.since, now - policy.bake_seconds), UTC)
-    until = datetime.fromtimestamp(now, UTC)
     after = source.window(
         state.model, version=state.version, since=since, until=until, route="production", inputs=False
     )

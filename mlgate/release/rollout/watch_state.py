@@ -23,6 +23,7 @@ COMPLETED = "completed"  # the watch ran its length without a breach
 ROLLED_BACK = "rolled-back"  # a breach moved production back to the last known good
 FAILED = "failed"  # a breach, but the automatic rollback was refused or failed: the owner was alerted
 SUPERSEDED = "superseded"  # production moved by other means before the watch ended
+PAUSED = "paused"  # max_inconclusive inconclusive looks in a row: waits for a person (`mlgate watch NAME`)
 ACTIVE = (WATCHING, BREACHED)
 WATCH_SIGNAL = "production.watch"  # the alert signal of a watch breach
 
@@ -31,7 +32,7 @@ WATCH_SIGNAL = "production.watch"  # the alert signal of a watch breach
 class Verdict:
     """One look at production: its figures since the change against the previous version's before it."""
 
-    decision: str  # pass | fail | wait (analysis.PASS / FAIL / WAIT)
+    decision: str  # pass | fail | inconclusive (analysis.PASS / FAIL / INCONCLUSIVE)
     reason: str
     before: RouteFigures  # the previous production version, before the change
     after: RouteFigures  # the watched version, over the judged window
@@ -40,6 +41,7 @@ class Verdict:
     until: str | None = None
     baseline_since: str | None = None
     baseline_until: str | None = None
+    source: str = "record"  # record | prometheus <url>
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +88,8 @@ class WatchState:
     outcome: str | None = None
     rollback: dict[str, Any] | None = None  # what the automatic rollback did (op id, to, smoke) or why not
     alert: dict[str, Any] | None = None
+    inconclusive: int = 0  # inconclusive looks in a row, one per bake period (watch_pause.py)
+    inconclusive_at: float | None = None  # when the streak's last one was counted
 
     @property
     def ends_at(self) -> float:

@@ -1,0 +1,211 @@
+"""Where a model's history lives: one MLflow run per event in the experiment ``mlgate-history/<model>``.
+
+Each event is written by one ``create_run`` carrying it in tags (no read-modify-write, so concurrent
+writers never lose one), is read newest first in pages (``search_runs`` ordered by start time) and can
+be filtered on the server by version and action. The registered model, which every gateway replica
+polls and status / promote / rollback read, therefore stays small whatever the history's length.
+
+Events written by mlgate before this home existed are tags ``mlgate.event.<time ns>.<op id>.<result>``
+on the registered model; they are read too (merged, newest first, under the same key) until
+``mlgate migrate`` moves them here (mlgate.api.migrate).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from mlgate.registry import keys
+from mlgate.registry.events import Event
+
+if TYPE_CHECKING:
+    from mlgate.registry.client import Registry
+
+EXPERIMENT_PREFIX = "mlgate-history/"
+KEY_TAG = "mlgate.event.key"  # <time ns, 20 digits>.<op id>.<result>: the event's stable key, sorts by time
+ACTION_TAG = "mlgate.event.action"
+VERSION_TAG = "mlgate.event.to_version"
+OP_TAG = "mlgate.event.op_id"
+JSON_TAG = "mlgate.event.json"  # the event; longer ones continue in mlgate.event.json.1, .2, ...
+_CHUNK = 7000  # MLflow truncates a run tag value past 8,000 characters
+_PAGES = (20, 200, 2000, 20000)  # page sizes read in turn: a short look is one small read
+Record = tuple[str, Event]  # (key, event)
+
+
+def experiment_name(name: str) -> str:
+    return f"{EXPERIMENT_PREFIX}{name}"
+
+
+def new_key(event: Event) -> str:
+    return f"{time.time_ns():020d}.{event.op_id}.{event.result}"
+
+
+def key_seconds(key: str) -> float:
+    return int(key.split(".")[0]) / 1e9
+
+
+def experiment_id(registry: Registry, name: str, create: bool = False) -> str | None:
+    """The id of the model's history experiment (created when ``create``), cached per Registry object."""
+    cache = registry.history_experiments
+    if name in cache:
+        return cache[name]
+    client = registry.client
+    found = registry.call("reading the history experiment", client.get_experiment_by_name, experiment_name(name))
+    if found is None and create:
+        from mlflow.exceptions import MlflowException
+
+        kwargs = {}
+        if registry.settings.artifact_root:
+            kwargs["artifact_location"] = f"{registry.settings.artifact_root}/{experiment_name(name)}"
+        try:
+            client.create_experiment(experiment_name(name), tags={keys.HISTORY_OF: name}, **kwargs)
+        except MlflowException as exc:  # created by another writer at the same moment
+            if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise registry._translate("creating the history experiment", exc) from None
+        found = registry.call("reading the history experiment", client.get_experiment_by_name, experiment_name(name))
+    if found is None:
+        return None
+    cache[name] = str(found.experiment_id)
+    return cache[name]
+
+
+def write(registry: Registry, event: Event, key: str | None = None) -> str:
+    """Store ``event`` as one run of its model's history experiment; returns its key."""
+    key = key or new_key(event)
+    exp = experiment_id(registry, event.model, create=True)
+    text = event.to_json()
+    tags = {
+        KEY_TAG: key,
+        ACTION_TAG: event.action,
+        VERSION_TAG: str(event.to_version or ""),
+        OP_TAG: event.op_id,
+        keys.HISTORY_OF: event.model,
+    }
+    for i in range(0, max(len(text), 1), _CHUNK):
+        tags[JSON_TAG if i == 0 else f"{JSON_TAG}.{i // _CHUNK}"] = text[i : i + _CHUNK]
+    ms = int(key.split(".")[0]) // 1_000_000
+    run = registry.call(
+        "recording an event", registry.client.create_run, exp, start_time=ms, tags=tags, run_name=event.action
+    )
+    # Finished, not "running" in the UI: one UpdateRun (set_terminated would read the run back and print links).
+    from mlflow.entities import RunStatus
+
+    store = registry.client._tracking_client.store
+    registry.call("closing an event", store.update_run_info, run.info.run_id, RunStatus.FINISHED, ms, None)
+    return key
+
+
+def _from_run(run: object) -> Record | None:
+    tags = run.data.tags  # type: ignore[attr-defined]
+    key = tags.get(KEY_TAG)
+    if not key or JSON_TAG not in tags:
+        return None
+    parts, i = [tags[JSON_TAG]], 1
+    while f"{JSON_TAG}.{i}" in tags:
+        parts.append(tags[f"{JSON_TAG}.{i}"])
+        i += 1
+    try:
+        return key, Event.from_json("".join(parts))
+    except (ValueError, TypeError):
+        return None
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def stored(
+    registry: Registry,
+    name: str,
+    since: float | None = None,
+    version: str | None = None,
+    action: str | None = None,
+    first: int | None = None,
+) -> Iterator[Record]:
+    """The events in the history experiment, newest first, read a page at a time as the caller goes on.
+
+    ``first``: the size of the first page (then growing), for a caller that knows how many it wants."""
+    exp = experiment_id(registry, name)
+    if exp is None:
+        return
+    terms = []
+    if since is not None:
+        terms.append(f"attributes.start_time >= {int(since * 1000)}")
+    if version is not None:
+        terms.append(f"tags.`{VERSION_TAG}` = '{_quote(str(version))}'")
+    if action is not None:
+        terms.append(f"tags.`{ACTION_TAG}` = '{_quote(action)}'")
+    token: str | None = None
+    held: list[Record] = []  # runs of the page's last millisecond may continue on the next page
+    pages = 0
+    while True:
+        size = first if first and not pages else _PAGES[min(pages, len(_PAGES) - 1)]
+        page = registry.call(
+            "reading the history",
+            registry.client.search_runs,
+            [exp],
+            filter_string=" AND ".join(terms),
+            max_results=size,
+            order_by=["attributes.start_time DESC"],
+            page_token=token,
+        )
+        pages += 1
+        held.extend(r for r in map(_from_run, page) if r is not None)
+        held.sort(key=lambda r: r[0], reverse=True)
+        token = page.token
+        if not token or not page:
+            yield from held
+            return
+        last_ms = min(int(run.info.start_time or 0) for run in page)
+        cut = next((i for i, r in enumerate(held) if int(r[0].split(".")[0]) // 1_000_000 <= last_ms), len(held))
+        yield from held[:cut]
+        held = held[cut:]
+
+
+def legacy(tags: dict[str, str], since: float | None = None, version: str | None = None) -> list[Record]:
+    """Events kept the old way, as tags of the registered model, newest first."""
+    found = []
+    for key, value in tags.items():
+        if not key.startswith(keys.EVENT_PREFIX):
+            continue
+        suffix = key[len(keys.EVENT_PREFIX) :]
+        try:
+            event = Event.from_json(value)
+            at = key_seconds(suffix)
+        except (ValueError, TypeError):
+            continue
+        if (since is None or at >= since) and (version is None or str(event.to_version) == str(version)):
+            found.append((suffix, event))
+    return sorted(found, key=lambda r: r[0], reverse=True)
+
+
+def records(
+    registry: Registry,
+    name: str,
+    since: float | None = None,
+    version: str | None = None,
+    action: str | None = None,
+    first: int | None = None,
+) -> Iterator[Record]:
+    """Every event of the model from both homes, newest first, each key once (ModelNotFound without the model)."""
+    old = legacy(registry.model_tags(name), since, version)
+    if action is not None:
+        old = [r for r in old if r[1].action == action]
+    seen: set[str] = set()
+    for key, event in heapq.merge(
+        stored(registry, name, since, version, action, first), old, key=lambda r: r[0], reverse=True
+    ):
+        if key not in seen:
+            seen.add(key)
+            yield key, event
+
+
+def operations(found: Iterable[Record]) -> Iterator[Event]:
+    """Each operation once, at its newest phase, newest first (``found`` newest first)."""
+    ops: set[str] = set()
+    for _, event in found:
+        if event.op_id not in ops:
+            ops.add(event.op_id)
+            yield event

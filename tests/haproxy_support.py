@@ -1,0 +1,106 @@
+"""A real HAProxy on loopback in front of real pinned gateways of model ``m``, v1 in production and v2 a candidate.
+
+Without the haproxy binary the tests are skipped with how to install it; in CI (``CI`` set) they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlgate.config import Settings, load_settings
+from mlgate.registry import Registry
+from mlgate.testing.haproxy import INSTALL_HINT, HAProxy, PinnedGateway, find_haproxy
+from tests.backends import clean_env
+from tests.rollout_support import production_and_candidate
+from tests.serving_helpers import rows, split_body
+
+NAME = "m"
+BACKEND = f"mlgate_{NAME}"
+
+
+def need_haproxy() -> str:
+    """The haproxy binary; skipped with how to install it when missing, failed in CI."""
+    found = find_haproxy()
+    if found is None:
+        message = f"haproxy not found: {INSTALL_HINT}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def binomial_ok(hits: int, n: int, percent: float, sigmas: float = 4.0) -> bool:
+    """``hits`` of ``n`` is within ``sigmas`` standard deviations (plus one) of ``percent`` percent."""
+    p = percent / 100
+    return abs(hits - n * p) <= sigmas * math.sqrt(n * p * (1 - p)) + 1
+
+
+@dataclass
+class Stack:
+    """What the fixture started: HAProxy, the two pools, the registry that routes through HAProxy."""
+
+    haproxy: HAProxy
+    gateways: dict[str, PinnedGateway]
+    registry: Registry  # settings from mlgate.yaml: traffic_router haproxy, endpoint = HAProxy's frontend
+    v1: str
+    v2: str
+    body: bytes
+
+    @property
+    def url(self) -> str:
+        return self.haproxy.url
+
+
+def write_config(settings: Settings, socket: str, endpoint: str) -> Settings:
+    """mlgate.yaml routing through HAProxy (what a user writes), loaded the way the CLI loads it."""
+    assert settings.config_dir is not None
+    config = {
+        "tracking_uri": settings.tracking_uri,
+        "artifact_root": settings.artifact_root,
+        "lock_wait_seconds": settings.lock_wait_seconds,
+        "endpoint": endpoint,
+        "traffic_router": "haproxy",
+        "haproxy": {"socket": socket, "backend": "mlgate_{model}", "server": "v{version}", "timeout_seconds": 5},
+    }
+    (settings.config_dir / "mlgate.yaml").write_text(yaml.safe_dump(config))
+    (settings.config_dir / "rollout.yaml").write_text(yaml.safe_dump({"steps": [10, 50, 100], "bake": "1h"}))
+    return load_settings(env={"MLGATE_CONFIG_DIR": str(settings.config_dir), "MLGATE_ACTOR": "tester"})
+
+
+@pytest.fixture
+def stack(registry: Registry, model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """v1 production (moved by the built-in router before HAProxy is configured), v2 with a passing canary gate;
+    a pinned gateway for each behind HAProxy, and mlgate.yaml saying traffic_router: haproxy."""
+    binary = need_haproxy()
+    v1, v2 = production_and_candidate(registry, NAME, model_uri, tmp_path)
+    settings = registry.settings
+    assert settings.config_dir is not None
+    env = clean_env(MLGATE_CONFIG_DIR=str(settings.config_dir), MLGATE_ACTOR="gateway")
+    (settings.config_dir / "mlgate.yaml").write_text(
+        yaml.safe_dump({"tracking_uri": settings.tracking_uri, "artifact_root": settings.artifact_root})
+    )
+    gateways = {v: PinnedGateway(NAME, v, env, tmp_path / f"gateway-v{v}.log").start() for v in (v1, v2)}
+    haproxy = None
+    try:
+        for gateway in gateways.values():
+            gateway.wait()
+        pools = {v: [f"127.0.0.1:{g.port}"] for v, g in gateways.items()}
+        haproxy = HAProxy(BACKEND, pools, production=v1, binary=binary).start()
+        routed = write_config(settings, haproxy.socket, haproxy.url)
+        monkeypatch.setenv("MLGATE_CONFIG_DIR", str(settings.config_dir))  # the CLI reads the same file
+        monkeypatch.setenv("MLGATE_ACTOR", "tester")
+        body = json.dumps(split_body(rows(1))).encode()
+        yield Stack(haproxy, gateways, Registry.from_settings(routed), v1, v2, body)
+    finally:
+        if haproxy is not None:
+            haproxy.stop()
+        for gateway in gateways.values():
+            gateway.stop()

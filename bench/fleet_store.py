@@ -62,3 +62,28 @@ def bulk_copy_events(db_uri: str, model: str, count: int, batch: int = 5000) -> 
         conn.commit()
     finally:
         conn.close()
+
+
+def bulk_old_tags(db_uri: str, model: str, count: int, batch: int = 5000) -> None:
+    """Insert ``count`` events as tags of the registered model, in the format of mlgate before `mlgate migrate`."""
+    import psycopg2
+    from psycopg2.extras import execute_values
+
+    if count <= 0:
+        return
+    conn = psycopg2.connect(db_uri.replace("+psycopg2", ""))
+    try:
+        cur = conn.cursor()
+        start_ns = (int(datetime.now(UTC).timestamp()) - 2 * count) * 10**9
+        for lo in range(0, count, batch):
+            rows = []
+            for i in range(lo, min(count, lo + batch)):
+                ns = start_ns + i * 10**9
+                at = datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
+                event = Event(action="rollout-analysis", model=model, to_version="1", result="wait", at=at,
+                              reason=f"bulk {i}", actor="bench")  # fmt: skip
+                rows.append((f"mlgate.event.{ns:020d}.{event.op_id}.{event.result}", event.to_json(), model))
+            execute_values(cur, "INSERT INTO registered_model_tags (key, value, name) VALUES %s", rows)
+            conn.commit()
+    finally:
+        conn.close()

@@ -1,10 +1,14 @@
 """A real HAProxy on loopback in front of real pinned gateways of model ``m``, v1 in production and v2 a candidate.
 
-Without the haproxy binary the tests are skipped with how to install it; in CI (``CI`` set) they fail.
+The gateways are the real ones (uvicorn on free loopback ports, each pinned to its version as `mlgate serve
+NAME --version V` pins it), started in this process: two `mlgate serve` processes cost ~16 s of CPU to import,
+which the demo (pipelines/demo_haproxy.py) and the benchmark pay instead. Without the haproxy binary the tests
+are skipped with how to install it; in CI (``CI`` set) they fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,8 +21,8 @@ import yaml
 
 from mlgate.config import Settings, load_settings
 from mlgate.registry import Registry
-from mlgate.testing.haproxy import INSTALL_HINT, HAProxy, PinnedGateway, find_haproxy
-from tests.backends import clean_env
+from mlgate.serving import running_gateway
+from mlgate.testing.haproxy import INSTALL_HINT, HAProxy, find_haproxy
 from tests.rollout_support import production_and_candidate
 from tests.serving_helpers import rows, split_body
 
@@ -48,7 +52,7 @@ class Stack:
     """What the fixture started: HAProxy, the two pools, the registry that routes through HAProxy."""
 
     haproxy: HAProxy
-    gateways: dict[str, PinnedGateway]
+    gateways: dict[str, str]  # version -> base URL of its pinned gateway
     registry: Registry  # settings from mlgate.yaml: traffic_router haproxy, endpoint = HAProxy's frontend
     v1: str
     v2: str
@@ -83,24 +87,13 @@ def stack(registry: Registry, model_uri: str, tmp_path: Path, monkeypatch: pytes
     v1, v2 = production_and_candidate(registry, NAME, model_uri, tmp_path)
     settings = registry.settings
     assert settings.config_dir is not None
-    env = clean_env(MLGATE_CONFIG_DIR=str(settings.config_dir), MLGATE_ACTOR="gateway")
-    (settings.config_dir / "mlgate.yaml").write_text(
-        yaml.safe_dump({"tracking_uri": settings.tracking_uri, "artifact_root": settings.artifact_root})
-    )
-    gateways = {v: PinnedGateway(NAME, v, env, tmp_path / f"gateway-v{v}.log").start() for v in (v1, v2)}
-    haproxy = None
-    try:
-        for gateway in gateways.values():
-            gateway.wait()
-        pools = {v: [f"127.0.0.1:{g.port}"] for v, g in gateways.items()}
+    with contextlib.ExitStack() as running:
+        gateways = {v: running.enter_context(running_gateway(registry, NAME, version=v)) for v in (v1, v2)}
+        pools = {v: [url.removeprefix("http://")] for v, url in gateways.items()}
         haproxy = HAProxy(BACKEND, pools, production=v1, binary=binary).start()
+        running.callback(haproxy.stop)
         routed = write_config(settings, haproxy.socket, haproxy.url)
         monkeypatch.setenv("MLGATE_CONFIG_DIR", str(settings.config_dir))  # the CLI reads the same file
         monkeypatch.setenv("MLGATE_ACTOR", "tester")
         body = json.dumps(split_body(rows(1))).encode()
-        yield Stack(haproxy, gateways, Registry.from_settings(routed), v1, v2, body)
-    finally:
-        if haproxy is not None:
-            haproxy.stop()
-        for gateway in gateways.values():
-            gateway.stop()
+        yield Stack(haproxy, dict(gateways), Registry.from_settings(routed), v1, v2, body)

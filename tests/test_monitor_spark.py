@@ -90,7 +90,7 @@ def test_spark_sketches_reach_the_pandas_verdicts(spark: Any) -> None:
     contract = parse_contract(CONTRACT, "test")
     plans = plans_for(profile, contract)
     for drifted in (False, True):
-        batch = shop(20_000, 1, drifted)
+        batch = shop(8_000, 1, drifted)
         expected = compute(batch, profile, contract, {}, ("ks", "chi2"), None)[:2]
         profiled = spark_profile(spark.createDataFrame(batch), plans)
         found = judge(profiled, profile, contract, ("ks", "chi2"), plans=plans)
@@ -107,11 +107,11 @@ def test_a_spark_dataframe_is_a_batch_of_a_whole_pass(
     version = isolated_version(registry, "iris", model_uri)
     x, y = tiny_training_data()
     log_profile(registry, "iris", version, build_profile(x, y))
-    shifted = x.sample(3_000, replace=True, random_state=0).reset_index(drop=True)
+    shifted = x.sample(1_000, replace=True, random_state=0).reset_index(drop=True)
     shifted["petal_width"] = shifted["petal_width"] + 1.0
     options = MonitorOptions(batch=spark.createDataFrame(shifted), version=version, alert=False, report_dir=tmp_path)
     result = run_pass(registry, "iris", options)
-    assert result.rows == 3_000 and result.source == "batch a Spark DataFrame"
+    assert result.rows == 1_000 and result.source == "batch a Spark DataFrame"
     assert "petal_width" in result.drift.drifted and result.signals["drift.max_psi"] > 0.2
     assert result.report_path and Path(result.report_path).exists()
 

@@ -61,7 +61,6 @@ _KPI_SOURCE_KEYS = {
 REPORT_ARTIFACT_DIR = "mlgate/monitoring"
 Progress = Callable[[int, int], None]  # (done, total) in rows (or bytes for CSV)
 KEEP_ROWS = 1_000_000  # a batch up to this size is also held whole (labels, estimates); bigger ones only stream
-_GATEWAY_COLUMNS = {"ts", "model", "version", "route", "request_key", "request_id", "status", "latency_ms"}
 
 
 @dataclass

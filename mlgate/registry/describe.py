@@ -26,7 +26,9 @@ SUMMARY_HEADING = "### mlgate"
 RELEASE_HEADING = "### Release"
 RECENT = 5  # transitions listed in the summary
 MAX_SUMMARY = 3000  # characters: the registered model is what every gateway replica polls
-_QUIET = {"rollout-analysis"}  # frequent, and summed up by the rollout's own steps
+_QUIET = {"rollout-analysis"}  # frequent, and summed up by the rollout's own steps: not listed, nothing rewritten
+# transitions that change no version's tags or aliases: only the summary is rewritten
+_MODEL_ONLY = {"rollout-step", "rollout-pause", "rollout-resume", "serving-load-failed"}
 _STAGE_ORDER = {"staging": 0, "canary": 1, "production": 2}
 _GATE_ICONS = {"passed": "✅", "failed": "❌"}
 
@@ -72,7 +74,7 @@ def render_summary(registry: Registry, name: str, aliases: dict[str, str], tags:
         lines.append(f"- **Staging:** {_v(aliases[names.staging])}")
     lines.append(f"- **Last known good:** {_v(aliases.get(names.last_known_good))}")
     try:
-        recent = [e for e in registry.events(name, limit=3 * RECENT) if e.action not in _QUIET][:RECENT]
+        recent = [e for e in registry.events(name, limit=RECENT + 3) if e.action not in _QUIET][:RECENT]
     except Exception as exc:  # noqa: BLE001 - the summary is shown without them
         log.warning("the MLflow UI summary of %s lists no transitions: %s", name, exc)
         recent = []
@@ -106,7 +108,7 @@ def render_release(mv: ModelVersion, aliases: dict[str, str], registry: Registry
         at = tags.get(keys.gate_time_tag(stage))
         lines.append(f"- Gate **{stage}**: {_GATE_ICONS.get(verdict, '')} {verdict} at {_when(at)}{where}")
     if not stages:
-        lines.append("- Gate: not run yet (`mlgate gate NAME VERSION --stage staging`)")
+        lines.append(f"- Gate: not run yet (`mlgate check {mv.name} {version} --stage staging`)")
     if tags.get(keys.SMOKE):
         lines.append(f"- Smoke test in production: {tags[keys.SMOKE]} at {_when(tags.get(keys.SMOKE_AT))}")
     if tags.get(keys.PRODUCTION_AT):
@@ -161,9 +163,10 @@ def refresh(registry: Registry, name: str, versions: Any = ()) -> str:
 
 def after_event(registry: Registry, event: Event) -> None:
     """After a finished transition: rewrite what the MLflow UI shows of it. Logs a failure, never raises."""
-    if event.result == "started":
+    if event.result == "started" or event.action in _QUIET:
         return
+    versions = () if event.action in _MODEL_ONLY else (event.to_version, event.from_version)
     try:
-        refresh(registry, event.model, (event.to_version, event.from_version))
+        refresh(registry, event.model, versions)
     except Exception as exc:  # noqa: BLE001 - the transition happened; its description is secondary
         log.warning("could not update the MLflow UI descriptions of %s after %s: %s", event.model, event.action, exc)

@@ -19,7 +19,7 @@ def utcnow() -> str:
 
 @dataclass
 class Event:
-    """One transition or action in a model's history, stored as a registered-model tag."""
+    """One transition or action in a model's history, stored as a run of its history experiment (history.py)."""
 
     action: str
     model: str

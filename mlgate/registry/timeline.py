@@ -1,7 +1,7 @@
 """A model's history folded into which version held each alias (and the canary weight) at any moment.
 
-The one place events become alias state. Each operation (one op id, one or more phases recorded as
-``mlgate.event.<time ns>.<op id>.<result>`` tags) is a :class:`Transition`; the fold gives each the
+The one place events become alias state. Each operation (one op id, one or more phases recorded under keys
+``<time ns>.<op id>.<result>``, see mlgate.registry.history) is a :class:`Transition`; the fold gives each the
 aliases it moved (``moves``: role -> version, None when it removed the alias). An operation with a
 ``started`` phase moved its aliases somewhere between its first and last phase: at a moment in
 between it is *in progress*. A move seen by the webhook receiver (``unmanaged-alias-change``)

@@ -107,6 +107,7 @@ def haproxy_config(admin_socket: str, port: int, backend: str, pools: dict[str, 
         "    timeout connect 2s",
         "    timeout client 30s",
         "    timeout server 30s",
+        "    timeout check 5s",  # a busy machine answers /ping late: no flapping pool mid-test
         "    retries 2",
         "    option redispatch",
         "frontend mlgate",
@@ -120,7 +121,7 @@ def haproxy_config(admin_socket: str, port: int, backend: str, pools: dict[str, 
         for i, address in enumerate(addresses):
             name = f"v{version}" if i == 0 else f"v{version}_{i + 1}"
             weight = 100 if version == production else 0
-            lines.append(f"    server {name} {address} weight {weight} check inter 1s fall 2 rise 1")
+            lines.append(f"    server {name} {address} weight {weight} check inter 2s fall 3 rise 1")
     return "\n".join(lines) + "\n"
 
 

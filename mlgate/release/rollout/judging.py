@@ -6,13 +6,15 @@ neither passes nor fails, and bakes again until ``max_inconclusive`` analyses in
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy.exc
 
 from mlgate.release.rollout import prom_analysis, shadow
-from mlgate.release.rollout.analysis import INCONCLUSIVE, Analysis, RecordSource, RouteFigures
+from mlgate.release.rollout.analysis import FAIL, INCONCLUSIVE, Analysis, RecordSource, RouteFigures
+from mlgate.release.rollout.realized import criterion, with_labels
 
 if TYPE_CHECKING:
     from mlgate.release.rollout.policy import RolloutPolicy
@@ -40,7 +42,24 @@ def judge_step(
         ]
         why = f"the prediction record did not answer: {first} (check the record's database, prediction_store_url)"
         return Analysis(INCONCLUSIVE, why, empty[0], empty[1], [], since.isoformat(), until.isoformat())
-    return shadow.judge(state, frame, policy, name, since, until)
+    verdict = shadow.judge(state, frame, policy, name, since, until)
+    if policy.thresholds.realized is not None and not shadow.in_shadow(state):
+        verdict = with_realized(verdict, policy, with_labels(source, frame))
+    return verdict
+
+
+def with_realized(analysis: Analysis, policy: RolloutPolicy, frame: Any) -> Analysis:
+    """The canary analysis with the realized-metric criterion of labelled answers; a breach fails the step."""
+    spec = policy.thresholds.realized
+    if spec is None or analysis.decision == INCONCLUSIVE:
+        return analysis
+    sides = [frame[frame["route"] == route] for route in ("production", "canary")]
+    added = criterion(spec, sides[0], sides[1], ("production", "canary"))
+    criteria = [*analysis.criteria, added]
+    if added.passed is False:
+        breached = [c.name for c in criteria if c.passed is False]
+        return replace(analysis, decision=FAIL, reason="breached: " + ", ".join(breached), criteria=criteria)
+    return replace(analysis, criteria=criteria)
 
 
 def inconclusive_pause_reason(count: int, policy: RolloutPolicy, reason: str, what: str) -> str:

@@ -41,6 +41,7 @@ from mlgate.config.durations import parse_duration
 from mlgate.config.files import read_yaml
 from mlgate.exceptions import PolicyError
 from mlgate.release.rollout.prom_policy import PrometheusSpec, parse_source
+from mlgate.release.rollout.realized import RealizedSpec, parse_realized
 
 if TYPE_CHECKING:
     from mlgate.config import Settings
@@ -93,6 +94,7 @@ class Thresholds:
     max_p99_latency_ratio: float = 1.5
     max_prediction_psi: float = 0.2
     kpi: KpiSpec | None = None
+    realized: RealizedSpec | None = None  # a realized metric on labels that came back (release/rollout/realized.py)
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ def parse_rollout_policy(data: Any, source: str = ROLLOUT_FILE, model: str | Non
         section = _merge(section, override)
         where = f"{source} (with models.{model})"
     analysis = _section(section, "analysis", where)
-    limits = {"max_error_rate_increase", "max_p99_latency_ratio", "max_prediction_psi", "kpi"}
+    limits = {"max_error_rate_increase", "max_p99_latency_ratio", "max_prediction_psi", "kpi", "realized"}
     _known(analysis, limits | _SOURCE_KEYS, where + ".analysis")
     kpi = None
     raw_kpi = _section(analysis, "kpi", where + ".analysis")
@@ -223,6 +225,7 @@ def parse_rollout_policy(data: Any, source: str = ROLLOUT_FILE, model: str | Non
         max_p99_latency_ratio=_number(analysis, "max_p99_latency_ratio", defaults.max_p99_latency_ratio, where),
         max_prediction_psi=_number(analysis, "max_prediction_psi", defaults.max_prediction_psi, where),
         kpi=kpi,
+        realized=parse_realized(analysis.get("realized"), where + ".analysis.realized"),
     )
     rules_raw = _section(section, "require_canary", where)
     _known(rules_raw, {"contract_major_change", "model_family_change", "max_metric_delta"}, where + ".require_canary")

@@ -11,6 +11,7 @@ record or a Prometheus that does not answer makes the look inconclusive.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ import sqlalchemy.exc
 
 from mlgate.release.rollout import prom_analysis
 from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, Criterion, RecordSource, RouteFigures, kpi_value
+from mlgate.release.rollout.realized import criterion, with_labels
 from mlgate.release.rollout.watch_state import Verdict, WatchState
 from mlgate.stats.drift import sample_psi
 from mlgate.stats.requests import failed, request_figures
@@ -159,4 +161,14 @@ def _look_record(
     after = source.window(
         state.model, version=state.version, since=since, until=until, route="production", inputs=False
     )
-    return judge(cache[key], after, policy, state, (since, until), (b_since, b_until))
+    verdict = judge(cache[key], after, policy, state, (since, until), (b_since, b_until))
+    spec = policy.thresholds.realized
+    if spec is None or verdict.decision == WAIT:
+        return verdict
+    names = (f"v{state.baseline} before the change", f"v{state.version}")
+    added = criterion(spec, with_labels(source, cache[key]), with_labels(source, after), names)
+    criteria = [*verdict.criteria, added]
+    if added.passed is False:
+        reason = "breached: " + ", ".join(c.name for c in criteria if c.passed is False)
+        return replace(verdict, decision=FAIL, reason=reason, criteria=criteria)
+    return replace(verdict, criteria=criteria)

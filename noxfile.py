@@ -50,7 +50,8 @@ def _run(session: nox.Session, point: str, extras: str, env: dict[str, str] | No
     session.install("-c", str(constraints), f".[{extras}]" if extras else ".", *TEST_DEPS)
     session.run("python", "-c", "import mlflow; print('mlflow', mlflow.__version__)")
     args = [a for a in session.posargs if a != "--freeze"] or MATRIX_TESTS
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, env={**QUIET, **(env or {})})
+    env = {**QUIET, "NOX_EXTRAS": extras, **(env or {})}
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, env=env)
 
 
 def _mlflow_pin(point: str) -> list[str]:

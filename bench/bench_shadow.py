@@ -32,7 +32,7 @@ from bench.loadgen import BODY, Client  # noqa: E402 - the bench folder is not a
 from bench.results import median, write_section  # noqa: E402
 
 NAME = "iris"
-ROUNDS = 9
+ROUNDS = int(os.environ.get("BENCH_SHADOW_ROUNDS", "9"))  # each round: one off run and one on run
 STEADY = (2, 150.0, 8.0)  # clients, requests/s per client, seconds
 SATURATED = (4, 0.0, 4.0)  # clients back to back, seconds
 
@@ -91,7 +91,7 @@ def health(url: str) -> dict[str, Any]:
         return dict(json.loads(answer.read()))
 
 
-def wait_until(check: Any, seconds: float = 120) -> None:
+def wait_until(check: Any, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:

@@ -4,9 +4,9 @@ Run through ``bench/bench_monitor.py --stream``. The batch (20 columns: 15 float
 encoded strings, ~2 % nulls in 8, 3 drifted columns; bench_monitor's ``make_data``) is written
 under /tmp, never in the repository: 10 distinct 1M-row chunks, cycled, in 1M-row row groups.
 Each pass runs in a child process that reports its wall and CPU time and its own peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``, imports included). Side by side, on a smaller
-file both can hold: the streamed pass and the in-memory pass (the whole file in pandas, then the
-same sketches), with their verdicts compared.
+(VmHWM of /proc/self/status, imports included; ru_maxrss would carry the parent's peak over exec).
+Side by side, on a smaller file both can hold: the streamed pass and the in-memory pass (the
+whole file in pandas, then the same sketches), with their verdicts compared.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ WORK = Path("/tmp/mlgate-bench-stream")
 CHUNK = 1_000_000
 DISTINCT = 10
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[4])
 from mlgate.monitor.run import compute
 from mlgate.monitor.stream import judge, plans_for, read_batch, stream_batch
@@ -41,8 +41,9 @@ if sys.argv[3] == "stream":
 else:
     drift, _quality = compute(read_batch(sys.argv[2]), profile, None, {}, ("ks", "chi2"), None)[:2]
 columns = {**drift.features, **drift.prediction}
-print(json.dumps({"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))  # this image's peak, not
+print(json.dumps({"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu,  # the parent's (ru_maxrss)
+                  "rss_mb": int(hwm.split()[1]) / 1024,
                   "drifted": sorted(drift.drifted), "methods": sorted({c.method for c in columns.values()})}))
 """
 

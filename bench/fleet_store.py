@@ -87,3 +87,19 @@ def bulk_old_tags(db_uri: str, model: str, count: int, batch: int = 5000) -> Non
             conn.commit()
     finally:
         conn.close()
+
+
+def count_runs(db_uri: str, model: str) -> int:
+    """How many events the model's history experiment holds (counted in the store)."""
+    import psycopg2
+
+    conn = psycopg2.connect(db_uri.replace("+psycopg2", ""))
+    try:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT count(*) FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE e.name = %s",
+            (history.experiment_name(model),),
+        )
+        return int(cur.fetchone()[0])
+    finally:
+        conn.close()

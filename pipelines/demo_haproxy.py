@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.demo import ENV, MODEL, approve_as_owner_on_duty, mlgate, say  # noqa: E402 - needs ROOT on the path
 
-SAMPLE = 500  # requests per observed split
+SAMPLE = int(os.environ.get("DEMO_SAMPLE", "300"))  # requests per observed split
 STATE = ROOT / ".mlgate" / "haproxy-demo"  # its own registry: `make demo` keeps .mlgate/mlflow.db
 STORE = {
     "MLGATE_TRACKING_URI": f"sqlite:///{STATE / 'mlflow.db'}",
@@ -86,7 +86,7 @@ def main() -> int:
         row = json.loads(data.builtin_source()[data.FEATURES].head(1).to_json(orient="records"))
         body = json.dumps({"dataframe_records": row}).encode()
         observed(haproxy.url, body, "v1 100%")
-        load = Load(haproxy.url, body, pause=0.005).start()  # client traffic all along the rollout and rollback
+        load = Load(haproxy.url, body, pause=0.02).start()  # client traffic all along the rollout and rollback
 
         say("4. rollout of v2 through HAProxy: 10 %, 50 %, then production; each move read back from HAProxy")
         approve_as_owner_on_duty("2", "ok to roll out through HAProxy")

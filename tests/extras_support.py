@@ -11,6 +11,8 @@ from mlgate.extras import missing_module
 # Set by noxfile.py's `core` session (no extras installed). Anywhere else a missing extra fails the test:
 # the repository's venv and CI install every extra, so a skip there would hide a broken install.
 CORE_SESSION = os.environ.get("NOX_CORE_SESSION") == "1"
+# The extras this environment installs: noxfile.py's sessions say which (NOX_EXTRAS); everywhere else all of them.
+INSTALLED_EXTRAS = os.environ["NOX_EXTRAS"].split(",") if "NOX_EXTRAS" in os.environ else None
 
 
 def pytest_configure(config: pytest.Config) -> None:

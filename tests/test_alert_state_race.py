@@ -27,7 +27,7 @@ MODELS = ("iris-a", "iris-b")
 
 @pytest.fixture
 def slow_receiver() -> Iterator[tuple[str, list[bytes]]]:
-    """A webhook receiver that answers the first alert only once the second arrives (or after 15 s).
+    """A webhook receiver that answers the first alert only once the second arrives (or after 3 s).
 
     Without a guard both passes have read the alert state before either writes it back, so one would be lost."""
     received: list[bytes] = []
@@ -38,7 +38,7 @@ def slow_receiver() -> Iterator[tuple[str, list[bytes]]]:
             received.append(self.rfile.read(int(self.headers["Content-Length"])))
             if len(received) >= 2:
                 both.set()
-            both.wait(timeout=15.0)
+            both.wait(timeout=3.0)  # under the 5 s delivery timeout: no retry
             self.send_response(200)
             self.end_headers()
 

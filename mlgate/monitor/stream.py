@@ -216,7 +216,7 @@ def _parquet_chunks(
     if scoring or keeping:
         wanted = list(probe.schema_arrow.names)
     strings = [] if keeping else [c for c in wanted if _is_string(probe.schema_arrow.field(c).type)]
-    file = pq.ParquetFile(path, read_dictionary=strings)
+    file = pq.ParquetFile(path, read_dictionary=strings, pre_buffer=False)  # pre-buffering keeps every row group
     total, done = file.metadata.num_rows, 0
     sections = (("features", plans.features), ("prediction", plans.prediction))
     jobs = [(section, name, plan) for section, chosen in sections for name, plan in chosen.items() if name in present]

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SUMMARY_HEADING = "### mlgate"
 RELEASE_HEADING = "### Release"
 RECENT = 5  # transitions listed in the summary
-MAX_SUMMARY = 3000  # characters: the registered model is what every gateway replica polls
+MAX_SUMMARY = 2500  # characters: the registered model is what every gateway replica polls
 _QUIET = {"rollout-analysis"}  # frequent, and summed up by the rollout's own steps: not listed, nothing rewritten
 # transitions that change no version's tags or aliases: only the summary is rewritten
 _MODEL_ONLY = {"rollout-step", "rollout-pause", "rollout-resume", "serving-load-failed"}

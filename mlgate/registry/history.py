@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from mlgate.exceptions import PermissionDenied
 from mlgate.registry import keys
 from mlgate.registry.events import Event
 
@@ -30,7 +31,7 @@ VERSION_TAG = "mlgate.event.to_version"
 OP_TAG = "mlgate.event.op_id"
 JSON_TAG = "mlgate.event.json"  # the event; longer ones continue in mlgate.event.json.1, .2, ...
 _CHUNK = 7000  # MLflow truncates a run tag value past 8,000 characters
-_PAGES = (20, 200, 2000, 20000)  # page sizes read in turn: a short look is one small read
+_PAGES = (20, 200, 2000)  # page sizes read in turn: a short look is one small read, a long one stays light
 Record = tuple[str, Event]  # (key, event)
 
 
@@ -74,8 +75,20 @@ def experiment_id(registry: Registry, name: str, create: bool = False) -> str | 
 def write(registry: Registry, event: Event, key: str | None = None) -> str:
     """Store ``event`` as one run of its model's history experiment; returns its key."""
     key = key or new_key(event)
-    exp = experiment_id(registry, event.model, create=True)
     text = event.to_json()
+    try:
+        exp = experiment_id(registry, event.model, create=True)
+        return _write_run(registry, event, key, exp, text)
+    except PermissionDenied:
+        # Under basic-auth, a user with EDIT on the model (an approver, say) may have no write permission on the
+        # history experiment: the event goes where EDIT on the model suffices, the older tag home, read beside
+        # the runs (and moved by `mlgate migrate`). Nothing is lost either way.
+        tag = keys.EVENT_PREFIX + key
+        registry.call("recording an event", registry.client.set_registered_model_tag, event.model, tag, text)
+        return key
+
+
+def _write_run(registry: Registry, event: Event, key: str, exp: str | None, text: str) -> str:
     tags = {
         KEY_TAG: key,
         ACTION_TAG: event.action,

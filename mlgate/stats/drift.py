@@ -1,4 +1,4 @@
-"""Distribution shift, defined once: the bins, PSI, and the KS / chi-square tests for analysis and monitoring.
+"""Distribution shift, defined once: the bins, PSI, and the two-sample tests and distances for analysis and monitoring.
 
 Bins always come from the reference (expected) side. Numeric values fall in the reference's
 deciles, open at both ends: (-inf, e0), [e0, e1), ..., [ek, inf). Categorical values fall in the
@@ -134,38 +134,6 @@ def kolmogorov_p_value(statistic: float, n: float) -> float:
         return 1.0
     total = sum(2 * (-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
     return min(1.0, max(0.0, total))
-
-
-def ks_test(reference: Mapping[str, Any], values: np.ndarray) -> tuple[float | None, float | None]:
-    """Two-sample KS statistic and p-value of ``values`` against a numeric column profile (mlgate.stats.profile).
-
-    D is evaluated at the reference's 101 quantiles, so it is a lower bound of the exact statistic
-    (within one percentile of it) and needs no sort of ``values``. (None, None) without data.
-    """
-    quantiles = reference.get("quantiles") or []
-    nonnull = values.size - int(np.count_nonzero(np.isnan(values)))
-    if not quantiles or nonnull == 0:
-        return None, None
-    q = np.asarray(quantiles)
-    below = np.fromiter((np.count_nonzero(values <= x) for x in q), dtype="float64", count=q.size) / nonnull
-    reference_cdf = np.asarray(reference.get("cdf") or np.linspace(0, 1, q.size))
-    statistic = float(np.max(np.abs(below - reference_cdf)))
-    m = reference["count"] * (1 - reference["null_rate"])
-    n_eff = max(1, round(nonnull * m / (nonnull + m)))
-    return statistic, kolmogorov_p_value(statistic, n_eff)
-
-
-def chi_square(expected_share: np.ndarray, observed: np.ndarray) -> tuple[float | None, float | None]:
-    """Chi-square goodness-of-fit statistic and p-value of observed counts against expected shares."""
-    total = observed.sum()
-    if total == 0 or expected_share.size < 2:
-        return None, None
-    from scipy.special import chdtrc  # scipy.special imports in a fraction of scipy.stats' time
-
-    expected = np.clip(expected_share, EPS, None)
-    expected = expected / expected.sum() * total
-    statistic = float(np.sum((observed - expected) ** 2 / expected))
-    return statistic, float(chdtrc(expected.size - 1, statistic))
 
 
 # --- two-sample figures (the reference is a sample too) ------------------------------------------------

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -19,50 +17,7 @@ from mlgate.registry import Registry
 from mlgate.stats.profile import build_profile, log_profile
 from mlgate.testing import tiny_training_data
 from tests.monitor_helpers import isolated_version
-
-CONTRACT = {
-    "name": "shop",
-    "version": "1.0.0",
-    "defaults": {"on_invalid": "reject_row", "on_null": "reject_row"},
-    "columns": [
-        {"name": "amount", "type": "float", "nullable": True, "range": {"min": 0, "max": 400}},
-        {"name": "items", "type": "int", "nullable": True},
-        {"name": "channel", "type": "str", "nullable": False, "allowed": ["web", "app", "shop"]},
-    ],
-    "backfill": {"strategy": "forward_only", "description": "nothing to backfill in a test"},
-}  # fmt: skip
-
-
-def shop(n: int, seed: int, drifted: bool = False) -> pd.DataFrame:
-    """Amount (normal, nulls), items (integers, ties), wait (skewed), channel and region (categories, nulls)."""
-    rng = np.random.default_rng(seed)
-    amount = rng.normal(120 + (30 if drifted else 0), 60, n)
-    amount[rng.random(n) < 0.03] = np.nan
-    channel = rng.choice(np.array(["web", "app", "shop"]), n, p=[0.2, 0.3, 0.5] if drifted else [0.5, 0.3, 0.2])
-    channel = channel.astype(object)
-    channel[rng.random(n) < 0.01] = None
-    region = rng.choice(np.array([f"r{k}" for k in range(12)]), n).astype(object)
-    region[rng.random(n) < 0.05] = None
-    return pd.DataFrame({
-        "amount": amount,
-        "items": rng.poisson(3, n).astype("float64"),
-        "wait": rng.lognormal(0, 0.8 if not drifted else 1.2, n),
-        "channel": pd.Series(channel, dtype="object"),
-        "region": pd.Series(region, dtype="object"),
-        "prediction": rng.choice([0, 1], n, p=[0.7, 0.3]),
-    })  # fmt: skip
-
-
-def summary(drift_result, quality) -> dict:  # type: ignore[no-untyped-def]
-    columns = {**drift_result.features, **drift_result.prediction}
-    return {
-        "drifted": sorted(drift_result.drifted),
-        "psi": {n: round(c.psi, 10) for n, c in columns.items()},
-        "method": {n: c.method for n, c in columns.items()},
-        "distance": {n: None if c.distance is None else round(c.distance, 10) for n, c in columns.items()},
-        "anomalies": quality.anomalies,
-        "signals": {k: round(v, 10) if v is not None else None for k, v in quality.signals().items()},
-    }
+from tests.sketch_support import CONTRACT, shop, verdicts
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -85,7 +40,7 @@ def test_streamed_verdicts_equal_the_in_memory_pass(tmp_path: Path, fmt: str) ->
         profiled = stream_batch(path, plans, lambda done, total: seen.append((done, total)), chunk_rows=4_000)
         streamed = judge(profiled, profile, contract, tests, plans=plans)
         assert profiled.rows == len(batch) and len(seen) >= 7 and seen[-1][0] == seen[-1][1]
-        assert summary(*streamed) == summary(*in_memory)
+        assert verdicts(*streamed) == verdicts(*in_memory)
         found = set(streamed[0].drifted)
         assert found == ({"amount", "wait", "channel"} if drifted else set()), found
         assert any("outside [0, 400]" in a for a in streamed[1].anomalies)

@@ -26,7 +26,7 @@ def test_the_release_story_through_the_cli(cli_env: Settings, model_uri: str, ca
     for expected in ("1", "2"):
         result = run("register", "m", "--model-uri", model_uri, "--card", str(card_path), "--json")
         assert result.exit_code == 0, result.output
-        assert json.loads(result.output)["version"] == expected
+        assert json.loads(result.stdout)["version"] == expected
 
     refused = run("promote", "m", "1", "--to", "production")
     assert refused.exit_code == 1
@@ -42,12 +42,12 @@ def test_the_release_story_through_the_cli(cli_env: Settings, model_uri: str, ca
     rolled = run("rollback", "m", "--reason", "drift")
     assert rolled.exit_code == 0 and "smoke test passed" in rolled.output
 
-    status = json.loads(run("status", "m", "--json").output)
+    status = json.loads(run("status", "m", "--json").stdout)
     assert status["aliases"]["production"] == "1"
     text_status = run("status", "m").output
     assert "rolled-back" in text_status and "production" in text_status
 
-    history = json.loads(run("history", "m", "--json").output)
+    history = json.loads(run("history", "m", "--json").stdout)
     assert [e["action"] for e in history[:3]] == ["rollback", "promote-production", "promote-production"]
     assert history[0]["reason"] == "drift" and history[0]["actor"] == "tester"
     assert "rollback" in run("history", "m").output

@@ -327,7 +327,11 @@ def main() -> int:
         print(f"  (`mlgate runbook {MODEL} -o runbook.md` writes the same runbook for the on-call wiki)")
     finally:
         gateway.terminate()
-        gateway.wait(timeout=20)
+        try:
+            gateway.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a gateway that does not stop in time is killed, never left behind
+            gateway.kill()
+            gateway.wait(timeout=10)
 
     say("11. where things stand")
     mlgate("status", MODEL)

@@ -288,6 +288,8 @@ def main() -> int:
         say("7. rollout of v2: a shadow step on mirrored traffic, then 25 % and 100 %, each judged on live figures")
         approve_as_owner_on_duty("2", "ok to roll out: production after a clean shadow and canary")
         mlgate("rollout", "start", MODEL, "2", "--steps", "shadow,25,100")
+        waited = wait_for_shadow(url)
+        print(f"  the gateway's shadow worker loaded v2 in {waited:.0f} s (it runs at the lowest CPU priority)")
         mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", limit=20)
 
         say("8. a bad canary: v3 calls every sample malignant; `rollout run` judges it on live traffic and aborts")
@@ -355,6 +357,19 @@ def send_labels(url: str, answered: dict[str, int], labels: list[int]) -> str:
         f"POST /feedback: {answer['accepted']} labels accepted of {answer['received']}, "
         f"{answer['unknown_request_ids']} for unknown request ids, {answer['rejected']} rejected"
     )
+
+
+def wait_for_shadow(url: str, seconds: float = 180) -> float:
+    """Seconds until the gateway's shadow worker has loaded the candidate (mirroring starts then)."""
+    import requests
+
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        shadow = requests.get(f"{url}/health", timeout=5).json().get("shadow") or {}
+        if shadow.get("worker") == "ready":
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit(f"demo: the gateway's shadow worker did not load within {seconds:.0f} s")
 
 
 def wait_for(url: str, seconds: float = 60) -> None:

@@ -81,7 +81,7 @@ def decide(
             passed = f"canary analysis passed at {state.weight:g}%"
             next_step(registry, state, router, clock, "shadow analysis passed" if shadow.in_shadow(state) else passed)
         elif state.extensions + 1 < policy.max_inconclusive:  # inconclusive: one more bake period
-            save_state(registry, replace(state, extensions=state.extensions + 1))
+            save_state(registry, replace(state, extensions=state.extensions + 1, extended_at=clock()))
         else:
             what = f"`mlgate rollout resume {name}` (or advance, or abort)"
             why = inconclusive_pause_reason(state.extensions + 1, policy, analysis.reason, what)

@@ -34,6 +34,7 @@ class RolloutState:
     started_at: float = 0.0
     step_started_at: float = 0.0
     extensions: int = 0
+    extended_at: float = 0.0  # when the last inconclusive analysis was made: the next bake runs from then
     actor: str = "unknown"
     reason: str | None = None
     ended_at: float | None = None
@@ -50,8 +51,10 @@ class RolloutState:
 
     @property
     def decision_due(self) -> float:
-        """When the current step is judged: one bake period per try (more when traffic was short)."""
-        return self.step_started_at + self.bake_seconds * (1 + self.extensions)
+        """When the current step is judged: a bake period after it started, and after each inconclusive analysis
+        (from when that analysis was made, so a driver started late does not judge overdue periods back to back)."""
+        first = self.step_started_at + self.bake_seconds * (1 + self.extensions)
+        return max(first, self.extended_at + self.bake_seconds) if self.extensions else first
 
 
 def load_state(registry: Registry, name: str) -> RolloutState | None:

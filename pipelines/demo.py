@@ -289,7 +289,7 @@ def main() -> int:
         approve_as_owner_on_duty("2", "ok to roll out: production after a clean shadow and canary")
         mlgate("rollout", "start", MODEL, "2", "--steps", "shadow,25,100")
         waited = wait_for_shadow(url)
-        print(f"  the gateway's shadow worker loaded v2 in {waited:.0f} s (it runs at the lowest CPU priority)")
+        print(f"  the gateway's shadow worker loaded v2 and recorded answers in {waited:.0f} s (lowest CPU priority)")
         mlgate("rollout", "run", MODEL, "--poll", "1", "--max-time", "60s", limit=20)
 
         say("8. a bad canary: v3 calls every sample malignant; `rollout run` judges it on live traffic and aborts")
@@ -360,13 +360,13 @@ def send_labels(url: str, answered: dict[str, int], labels: list[int]) -> str:
 
 
 def wait_for_shadow(url: str, seconds: float = 180) -> float:
-    """Seconds until the gateway's shadow worker has loaded the candidate (mirroring starts then)."""
+    """Seconds until the gateway's shadow worker has loaded the candidate and recorded its first answers."""
     import requests
 
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         shadow = requests.get(f"{url}/health", timeout=5).json().get("shadow") or {}
-        if shadow.get("worker") == "ready":
+        if shadow.get("worker") == "ready" and shadow.get("recorded_rows", 0) >= 30:
             return time.monotonic() - started
         time.sleep(0.5)
     raise SystemExit(f"demo: the gateway's shadow worker did not load within {seconds:.0f} s")

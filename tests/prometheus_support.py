@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 import yaml
 
+from tests.alertmanager_support import require_binary
 from tests.backends import free_port
 
 INSTALL_HINT = "install it with `apt-get install prometheus` (Debian/Ubuntu; .ci/run does it in CI)"
@@ -29,12 +29,7 @@ INSTALL_HINT = "install it with `apt-get install prometheus` (Debian/Ubuntu; .ci
 def prometheus_binary() -> str:
     """The prometheus binary ($MLGATE_PROMETHEUS, /usr/bin/prometheus or the PATH); skip (fail in CI) without."""
     path = os.environ.get("MLGATE_PROMETHEUS") or shutil.which("prometheus") or "/usr/bin/prometheus"
-    if Path(path).is_file():
-        return path
-    message = f"prometheus is not installed: {INSTALL_HINT}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI must not skip it)")
-    pytest.skip(message)
+    return require_binary(path, INSTALL_HINT)
 
 
 class PrometheusServer:

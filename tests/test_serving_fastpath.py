@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
-from mlgate.serving.direct import array_predictor
+from mlgate.serving.direct import array_predictor, linear_predict
 from mlgate.serving.protocol import RequestError, parse
 from mlgate.serving.validation import Column, Validator
 from mlgate.testing import tiny_training_data
@@ -94,3 +95,29 @@ def test_scikit_learn_takes_the_array_only_when_it_answers_the_same(tmp_path: Pa
     assert array_predictor(selective, list(x.columns)) is None  # selects columns by name: needs the DataFrame
     reordered = list(x.columns)[::-1]
     assert array_predictor(plain, reordered) is None  # fitted on other column order: the DataFrame call stays
+
+
+def test_a_plain_linear_model_is_predicted_by_its_own_product_with_the_same_answers() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 4)) * [1.0, 10.0, 0.1, 100.0]
+    rows = rng.normal(size=(50, 4)) * [1.0, 10.0, 0.1, 100.0]
+    labels = np.where(x[:, 0] + x[:, 1] / 10 > 0, "yes", "no")
+    cases = [
+        LogisticRegression(max_iter=2000).fit(x, (x[:, 0] > 0).astype(int)),  # binary: one score column
+        LogisticRegression(max_iter=2000).fit(x, np.digitize(x[:, 0], [-0.5, 0.5])),  # three classes
+        LinearSVC().fit(x, labels),  # string classes
+        Ridge().fit(x, x @ [1.0, 2.0, 3.0, 4.0]),  # regression, one target
+        LinearRegression().fit(x, np.c_[x[:, 0], x[:, 1]]),  # two targets
+    ]
+    for estimator in cases:
+        predict = linear_predict(estimator, 4)
+        assert predict is not None, type(estimator).__name__
+        for chunk in (rows[:1], rows[:7], rows):
+            assert np.array_equal(predict(chunk), estimator.predict(chunk)), type(estimator).__name__
+
+    class Shifted(LinearRegression):  # a subclass with its own predict keeps scikit-learn's call
+        def predict(self, X: Any) -> Any:
+            return super().predict(X) + 1
+
+    assert linear_predict(Shifted().fit(x, x[:, 0]), 4) is None
+    assert linear_predict(LogisticRegression().fit(x[:, :3], x[:, 0] > 0), 4) is None  # other width

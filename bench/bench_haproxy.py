@@ -1,6 +1,7 @@
 """Benchmark: from a weight change to the split clients observe, through HAProxy's runtime API and the built-in router.
 
-Run: .venv/bin/python bench/bench_haproxy.py   (about 2 minutes; writes the "haproxy" section of RESULTS.md)
+Run: .venv/bin/python bench/bench_haproxy.py   (about 2 minutes; writes the "haproxy" section of RESULTS.md;
+BENCH_HAPROXY_CYCLES=1 for a quick check, BENCH_DRY_RUN=1 leaves RESULTS.md alone)
 
 Two pinned gateways (`mlgate serve m --version 1` and `--version 2`, own processes) behind a real
 HAProxy 2.6 (roundrobin, one server per pool); beside them, what a user would use instead: one
@@ -26,11 +27,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.loadgen import BODY  # noqa: E402 - the bench folder is not a package on its own
+from bench.loadgen import STATUS, VERSION, Background, answered, failed  # noqa: E402 - bench is not a package
 from bench.results import median, write_section  # noqa: E402
 
 NAME = "m"
-CYCLES = 7
+CYCLES = int(os.environ.get("BENCH_HAPROXY_CYCLES", "7"))
 CLIENTS = 2
 SETTLE = 1.5  # seconds each split holds before the next move (the built-in router's gateway polls every 1 s)
 MOVES = ("0 -> 50 %", "50 -> 100 %", "100 -> 0 %")
@@ -70,22 +71,25 @@ def last_after(stamps: list[tuple[float, str | None]], t0: float, t1: float, ver
     return times[-1] if times else 0.0
 
 
-def cycle(router: Any, loads: list[Any]) -> dict[str, list[float]]:
-    """One 0 -> 50 -> 100 -> 0 cycle of v2; per move its call time and its time to the observed split (ms)."""
-    out: dict[str, list[float]] = {}
+def cycle(router: Any) -> list[tuple[str, float, float]]:
+    """One 0 -> 50 -> 100 -> 0 cycle of v2: per move, the wall clock when its call began and ended."""
     marks = []
     for move in MOVES:
-        t0 = time.monotonic()
+        t0 = time.time()
         if move == "0 -> 50 %":
             router.set_canary("2", 50)
         elif move == "50 -> 100 %":
             router.set_canary("2", 100)
         else:
             router.clear_canary()
-        marks.append((move, t0, time.monotonic()))
+        marks.append((move, t0, time.time()))
         time.sleep(SETTLE)
-    end = time.monotonic()
-    stamps = sorted(s for load in loads for s in load.stamps)
+    return marks
+
+
+def observed(marks: list[tuple[str, float, float]], end: float, stamps: list[tuple[float, str | None]]) -> Any:
+    """Per move of one cycle, its call time and its time to the observed split (ms)."""
+    out: dict[str, list[float]] = {}
     for i, (move, t0, t1) in enumerate(marks):
         following = marks[i + 1][1] if i + 1 < len(marks) else end
         if move == "0 -> 50 %":
@@ -99,19 +103,21 @@ def cycle(router: Any, loads: list[Any]) -> dict[str, list[float]]:
 
 
 def run(router: Any, url: str) -> tuple[dict[str, list[list[float]]], int, int]:
-    from mlgate.testing.haproxy import Load
-
-    loads = [Load(url, BODY.encode(), pause=0).start() for _ in range(CLIENTS)]
+    """CYCLES cycles under CLIENTS closed-loop clients; per move the figures of each cycle, requests, failed."""
+    load = Background(url, CLIENTS).start()
     time.sleep(1.0)
-    results: dict[str, list[list[float]]] = {m: [] for m in MOVES}
+    cycles = []
     try:
         for _ in range(CYCLES):
-            for move, figures in cycle(router, loads).items():
-                results[move].append(figures)
+            cycles.append((cycle(router), time.time()))
     finally:
-        for load in loads:
-            load.stop()
-    return results, sum(load.sent for load in loads), sum(load.failed for load in loads)
+        records = load.stop()
+    stamps = sorted((answered(r), r[VERSION] if r[STATUS] == 200 else None) for r in records)
+    results: dict[str, list[list[float]]] = {m: [] for m in MOVES}
+    for marks, end in cycles:
+        for move, figures in observed(marks, end, stamps).items():
+            results[move].append(figures)
+    return results, len(records), failed(records)
 
 
 def main() -> int:
@@ -168,13 +174,13 @@ def report(rows: dict[str, tuple[dict[str, list[list[float]]], int, int]]) -> No
         "| router | move | call (set + read back) | observed split | requests | failed while weights move |",
         "|---|---|---|---|---|---|",
     ]
-    for key, (results, sent, failed) in rows.items():
+    for key, (results, sent, lost) in rows.items():
         for move in MOVES:
             calls = [r[0] for r in results[move]]
             seen = [r[1] for r in results[move]]
             lines.append(
                 f"| {names[key]} | {move} | {median(calls):.1f} ms | {median(seen):.1f} ms ({max(seen):.0f}) "
-                f"| {sent} | {failed} |"
+                f"| {sent} | {lost} |"
             )
     hx = median([r[1] for m in MOVES for r in rows["haproxy"][0][m]])
     reg = median([r[1] for m in MOVES for r in rows["registry"][0][m]])

@@ -13,12 +13,9 @@ tests/test_reliability_gateway.py runs ``churn`` with a small request count.
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,31 +24,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.loadgen import BODY, Client  # noqa: E402 - the bench folder is not a package on its own
+from bench.loadgen import CLIENT, MS, STATUS, VERSION, LoadProcess  # noqa: E402 - bench is not a package
 
 NAME = "iris"
-
-
-# --- the load generator (runs in its own process) ------------------------------------------------
-def fixed_load(url: str, clients: int, per_client: int, body: str) -> list[list[Any]]:
-    """``clients`` keep-alive connections each send ``per_client`` requests; [client, t, ms, status, version]."""
-    payload = body.encode()
-    out: list[list[list[Any]]] = [[] for _ in range(clients)]
-    start = time.perf_counter()
-
-    def worker(i: int) -> None:
-        client = Client(url, timeout=30)
-        for _ in range(per_client):
-            t0 = time.perf_counter()
-            status, version, error = client.post(payload)
-            out[i].append([t0 - start, (time.perf_counter() - t0) * 1000, status, version or error])
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return [[i, *r] for i, mine in enumerate(out) for r in mine]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -81,36 +56,24 @@ def churn(
     moves = 0
     with running_gateway(registry, name, poll_seconds=poll_seconds, record=False) as url:
         started = time.monotonic()
-        sink = tempfile.TemporaryFile("w+")  # noqa: SIM115 - a file, not a pipe: the records outgrow a pipe's buffer
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--load", url, str(clients), str(per_client)],
-            stdout=sink,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        load = LoadProcess(url, clients, per_client=per_client)  # its own process, a fixed count, closed loop
         following = versions[0]
-        while proc.poll() is None:
+        while load.running():
             time.sleep(min(switch_every, 0.2) if switch_every else 0.2)
-            if switch_every and time.monotonic() - started >= switch_every * (moves + 1) and proc.poll() is None:
+            if switch_every and time.monotonic() - started >= switch_every * (moves + 1) and load.running():
                 following = versions[1] if following == versions[0] else versions[0]
                 registry.set_alias(name, "production", following)
                 moves += 1
-        _, err = proc.communicate(timeout=60)
+        records = load.stop(timeout=60)
         seconds = time.monotonic() - started
-    with sink:
-        sink.seek(0)
-        out = sink.read()
-    if proc.returncode != 0:
-        raise RuntimeError(f"the load generator failed: {err[-2000:]}")
-    records = json.loads(out)
     statuses: dict[int, int] = {}
     for r in records:
-        statuses[r[3]] = statuses.get(r[3], 0) + 1
+        statuses[r[STATUS]] = statuses.get(r[STATUS], 0) + 1
     switches = 0
     for i in range(clients):
-        seen = [r[4] for r in records if r[0] == i and r[3] == 200]
+        seen = [r[VERSION] for r in records if r[CLIENT] == i and r[STATUS] == 200]
         switches += sum(1 for a, b in itertools.pairwise(seen) if a != b)
-    ok_ms = [r[2] for r in records if r[3] == 200]
+    ok_ms = [r[MS] for r in records if r[STATUS] == 200]
     return {
         "requests": len(records),
         "statuses": statuses,
@@ -121,7 +84,7 @@ def churn(
         "max_ms": max(ok_ms, default=float("nan")),
         "moves": moves,
         "switches_seen": switches,
-        "versions_seen": sorted({str(r[4]) for r in records if r[3] == 200}),
+        "versions_seen": sorted({str(r[VERSION]) for r in records if r[STATUS] == 200}),
         "seconds": seconds,
         "records": records,
     }
@@ -174,7 +137,4 @@ p99 while moving / p99 steady: **{ratio:.2f}x**. Versions answered while moving:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--load":
-        print(json.dumps(fixed_load(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), BODY)))
-    else:
-        main()
+    main()

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -28,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.loadgen import BODY, Client  # noqa: E402 - the bench folder is not a package on its own
+from bench.loadgen import MS, STATUS, LoadProcess, failed  # noqa: E402 - the bench folder is not a package on its own
 from bench.results import median, write_section  # noqa: E402
 
 NAME = "iris"
@@ -37,51 +35,17 @@ STEADY = (2, 150.0, 8.0)  # clients, requests/s per client, seconds
 SATURATED = (4, 0.0, 4.0)  # clients back to back, seconds
 
 
-# --- the load generator (runs in its own process) ------------------------------------------------
-def load(url: str, clients: int, rate: float, seconds: float) -> list[list[float]]:
-    """``clients`` keep-alive connections for ``seconds``, each at ``rate`` requests/s (0: back to back);
-    per request [ms, status]."""
-    payload = BODY.encode()
-    out: list[list[list[float]]] = [[] for _ in range(clients)]
-    start = time.perf_counter()
-
-    def worker(i: int) -> None:
-        client = Client(url, timeout=30)
-        sent = 0
-        while True:
-            now = time.perf_counter()
-            if now - start >= seconds:
-                return
-            if rate > 0:
-                due = start + sent / rate
-                if due > now:
-                    time.sleep(due - now)
-            t0 = time.perf_counter()
-            status, _, _ = client.post(payload)
-            out[i].append([(time.perf_counter() - t0) * 1000, status])
-            sent += 1
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return [r for mine in out for r in mine]
-
-
 def run_load(url: str, clients: int, rate: float, seconds: float) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--load", url, str(clients), str(rate), str(seconds)],
-        capture_output=True, text=True, timeout=seconds + 120, check=True,
-    )  # fmt: skip
-    records = json.loads(done.stdout)
-    ok = sorted(r[0] for r in records if r[1] == 200)
+    """``clients`` keep-alive connections from a separate process for ``seconds``, each at ``rate`` requests/s on a
+    fixed schedule (0: back to back); requests a second, latency percentiles (ms) and failed requests."""
+    records = LoadProcess(url, clients, rate, seconds=seconds, catch_up=True).stop(timeout=seconds + 120)
+    ok = sorted(r[MS] for r in records if r[STATUS] == 200)
     return {
         "rps": len(ok) / seconds,
         "p50": ok[len(ok) // 2],
         "p95": ok[min(len(ok) - 1, int(len(ok) * 0.95))],
         "p99": ok[min(len(ok) - 1, int(len(ok) * 0.99))],
-        "failed": float(sum(1 for r in records if r[1] != 200)),
+        "failed": float(failed(records)),
     }
 
 
@@ -177,7 +141,4 @@ rounds' ratios ranged {spread["steady"]}), {ratios["saturated"]:.2f}x with the m
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--load":
-        print(json.dumps(load(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))))
-    else:
-        main()
+    main()

@@ -1,6 +1,7 @@
 """Benchmark the post-promotion watch: from its breach decision to the last known good answering at a gateway.
 
-Run: .venv/bin/python bench/bench_watch.py   (about 8 minutes; writes the "watch" section of RESULTS.md)
+Run: .venv/bin/python bench/bench_watch.py   (about 8 minutes; writes the "watch" section of RESULTS.md;
+BENCH_WATCH_RUNS=1 BENCH_WATCH_SERIES=2 for a quick check, BENCH_DRY_RUN=1 leaves RESULTS.md alone)
 
 The real gateway (uvicorn, in this process) follows a sqlite registry and writes the real prediction
 record. A separate client process sends 1-row requests over keep-alive connections (paced, or a closed
@@ -21,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,72 +32,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.loadgen import BODY, Client  # noqa: E402 - the bench folder is not a package on its own
+from bench.loadgen import STATUS, VERSION, LoadProcess, answered  # noqa: E402 - bench is not a package
 
 NAME = "iris"
-RUNS = 5
+RUNS = int(os.environ.get("BENCH_WATCH_RUNS", "5"))
 CLIENTS = 4
 BASELINE_SECONDS = 3.0  # v1 answers this long before each promote: the watch's baseline
 RATE = 50.0  # requests a second per client (200 in all): a busy gateway that still has CPU to spare
 # (gateway poll s, who moves traffic back, requests a second per client; 0 = closed loop, the machine saturated)
 PLAN = [(1.0, "watch", RATE), (1.0, "bare", RATE), (0.2, "watch", RATE), (0.2, "bare", RATE), (1.0, "watch", 0.0)]
-
-
-# --- the load generator (runs in its own process until its stdin closes) ----------------------------
-def load_until_stdin_closes(url: str, clients: int, rate: float, body: str) -> list[list[Any]]:
-    """``clients`` keep-alive connections post until stdin closes, each ``rate`` requests a second (0: as fast as
-    answers come); [client, wall time, ms, status, version]."""
-    payload = body.encode()
-    stop = threading.Event()
-    out: list[list[list[Any]]] = [[] for _ in range(clients)]
-
-    def worker(i: int) -> None:
-        client = Client(url, timeout=30)
-        due = time.perf_counter()
-        while not stop.is_set():
-            if rate:
-                due = max(due + 1 / rate, time.perf_counter() - 1 / rate)  # paced; late requests are not bunched
-                time.sleep(max(0.0, due - time.perf_counter()))
-            t0 = time.perf_counter()
-            status, version, error = client.post(payload)
-            out[i].append([time.time(), (time.perf_counter() - t0) * 1000, status, version or error])
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    print("ready", file=sys.stderr, flush=True)
-    sys.stdin.read()
-    stop.set()
-    for t in threads:
-        t.join()
-    return [[i, *r] for i, mine in enumerate(out) for r in mine]
-
-
-class Load:
-    """The client process: started, then stopped; its records parsed."""
-
-    def __init__(self, url: str, rate: float) -> None:
-        self.sink = tempfile.TemporaryFile("w+")  # noqa: SIM115 - a file, not a pipe: records outgrow a pipe
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--load", url, str(CLIENTS), str(rate)],
-            stdin=subprocess.PIPE,
-            stdout=self.sink,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stderr is not None
-        ready = self.proc.stderr.readline()
-        if ready.strip() != "ready":
-            raise RuntimeError(f"the load generator did not start: {ready}{self.proc.stderr.read()[-2000:]}")
-
-    def stop(self) -> list[list[Any]]:
-        _, err = self.proc.communicate(input="", timeout=60)
-        if self.proc.returncode != 0:
-            raise RuntimeError(f"the load generator failed: {err[-2000:]}")
-        self.sink.seek(0)
-        records = json.loads(self.sink.read())
-        self.sink.close()
-        return records
+PLAN = PLAN[: int(os.environ.get("BENCH_WATCH_SERIES", len(PLAN)))]  # fewer rows for a quick check
 
 
 # --- the benchmark ---------------------------------------------------------------------------------
@@ -148,7 +92,7 @@ def one_run(registry: Any, url: str, good: str, bad: str, how: str, rate: float)
     """
     from mlgate import api
 
-    load = Load(url, rate)
+    load = LoadProcess(url, CLIENTS, rate, until_stopped=True)  # its own process, until stopped
     try:
         time.sleep(BASELINE_SECONDS)
         api.promote(NAME, bad, "production", force=True, reason="bench: a bad release", registry=registry)
@@ -165,14 +109,14 @@ def one_run(registry: Any, url: str, good: str, bad: str, how: str, rate: float)
         time.sleep(3.0)  # every gateway poll has seen it
     finally:
         records = load.stop()
-    after = [r for r in records if r[1] >= decided]
-    first_good = min((r[1] for r in after if r[3] == 200 and r[4] == good), default=float("nan"))
-    last_bad = max((r[1] + r[2] / 1000 for r in after if r[3] == 200 and r[4] == bad), default=decided)
+    after = [r for r in records if answered(r) >= decided]  # answers that came after the decision
+    first_good = min((answered(r) for r in after if r[STATUS] == 200 and r[VERSION] == good), default=float("nan"))
+    last_bad = max((answered(r) for r in after if r[STATUS] == 200 and r[VERSION] == bad), default=decided)
     return {
         "first_good_s": first_good - decided,
         "last_bad_s": last_bad - decided,
-        "failed_after": sum(1 for r in after if r[3] != 200),
-        "failed_total": sum(1 for r in records if r[3] != 200),
+        "failed_after": sum(1 for r in after if r[STATUS] != 200),
+        "failed_total": sum(1 for r in records if r[STATUS] != 200),
         "requests": len(records),
         "rollback_s": rollback_s,
     }
@@ -266,9 +210,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--load":
-        print(json.dumps(load_until_stdin_closes(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), BODY)))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--watch":
+    if len(sys.argv) > 1 and sys.argv[1] == "--watch":
         watch_here()
     elif len(sys.argv) > 2 and sys.argv[1] == "--switch":
         switch_here(sys.argv[2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 from collections.abc import Sequence
@@ -15,7 +16,11 @@ def median(values: Sequence[float]) -> float:
 
 
 def write_section(key: str, markdown: str) -> None:
-    """Replace the section between <!-- begin:key --> and <!-- end:key --> (append it if new)."""
+    """Replace the section between <!-- begin:key --> and <!-- end:key --> (append it if new).
+
+    BENCH_DRY_RUN=1 in the environment leaves RESULTS.md alone (a quick check with the smallest settings)."""
+    if os.environ.get("BENCH_DRY_RUN"):
+        return
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     block = f"<!-- begin:{key} -->\n{markdown.strip()}\n<!-- end:{key} -->"
     pattern = re.compile(rf"<!-- begin:{re.escape(key)} -->.*?<!-- end:{re.escape(key)} -->", re.S)

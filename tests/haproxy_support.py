@@ -75,7 +75,10 @@ def write_config(settings: Settings, socket: str, endpoint: str) -> Settings:
         "haproxy": {"socket": socket, "backend": "mlgate_{model}", "server": "v{version}", "timeout_seconds": 5},
     }
     (settings.config_dir / "mlgate.yaml").write_text(yaml.safe_dump(config))
-    (settings.config_dir / "rollout.yaml").write_text(yaml.safe_dump({"steps": [10, 50, 100], "bake": "1h"}))
+    # min_requests 20 and a lenient latency ratio: a step judged from the record passes on a few dozen canary
+    # requests of the same model, on a loaded machine too
+    rollout = {"steps": [10, 50, 100], "bake": "1h", "min_requests": 20, "analysis": {"max_p99_latency_ratio": 20}}
+    (settings.config_dir / "rollout.yaml").write_text(yaml.safe_dump(rollout))
     return load_settings(env={"MLGATE_CONFIG_DIR": str(settings.config_dir), "MLGATE_ACTOR": "tester"})
 
 

@@ -3,6 +3,7 @@ the split at each rollout step, no failed request while weights move, and a roll
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from mlgate.cli import main
 from mlgate.config import load_settings
 from mlgate.exceptions import TrafficError, TransitionRefused
 from mlgate.registry import Registry, keys
+from mlgate.release.rollout.analysis import PASS, Analysis
+from mlgate.release.rollout.driver import decide
 from mlgate.release.rollout.state import load_state
+from mlgate.serving.record import PredictionStore, default_store_url
 from mlgate.testing.haproxy import Load, observe
 from mlgate.traffic import RecordedRouter, router_for
 from mlgate.traffic.haproxy import HAProxyRouter
@@ -29,6 +33,20 @@ def _split(s: Stack, percent: float) -> None:
     assert seen[None] == 0, seen
     assert set(seen) <= {s.v1, s.v2}, seen
     assert binomial_ok(seen[s.v2], SAMPLE, percent), f"{seen} at {percent}%"
+
+
+def _judged_from_the_record(s: Stack) -> Analysis:
+    """Let the current step's bake period pass (a clock an hour ahead) and decide it from the prediction record."""
+    for url in s.gateways.values():
+        recorder = url.gateway.recorder  # type: ignore[attr-defined]  # a RunningGateway
+        assert recorder is not None and recorder.flush()
+    store = PredictionStore(default_store_url(s.registry.settings))
+    try:
+        decided = decide(s.registry, NAME, store, clock=lambda: time.time() + 3600)
+    finally:
+        store.close()
+    assert decided.analysis is not None and decided.analysis.source == "record"
+    return decided.analysis
 
 
 def test_a_rollout_and_a_rollback_move_real_traffic_through_haproxy(stack: Stack) -> None:  # noqa: F811
@@ -56,7 +74,12 @@ def test_a_rollout_and_a_rollback_move_real_traffic_through_haproxy(stack: Stack
         s.haproxy.command(f"enable server {BACKEND}/v{s.v2}")
         _split(s, 10)
 
-        api.rollout_advance(NAME, registry=registry)
+        # The step judged from the gateways' record once baked: pinned gateways record every answer on route
+        # production, and the analysis takes each side by version, so the canary's answers count and it passes.
+        analysis = _judged_from_the_record(s)
+        assert analysis.decision == PASS, analysis.summary()
+        assert (analysis.production.version, analysis.canary.version) == (s.v1, s.v2)
+        assert analysis.canary.requests >= 20 and analysis.production.requests > analysis.canary.requests
         _split(s, 50)
         assert registry.model_tags(NAME)[keys.CANARY_WEIGHT] == "50"  # the registry stays the record
         api.rollout_advance(NAME, registry=registry)  # past the last step: v2 becomes production

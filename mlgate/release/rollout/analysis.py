@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mlgate.release.rollout.policy import KpiSpec, RolloutPolicy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+SHADOW_ROUTE = "shadow"
 WAIT = INCONCLUSIVE  # the older name: too few requests is one way of being inconclusive
 
 
@@ -101,10 +102,32 @@ class Analysis:
         return "; ".join(parts)
 
 
-def route_figures(frame: pd.DataFrame, route: str) -> RouteFigures:
-    """Requests, failed requests (HTTP >= 400), error rate and p99 latency of one route (each request once)."""
-    figures = request_figures(frame, route=route)
-    version = ",".join(figures.versions) if figures.versions else None
+def side_rows(frame: pd.DataFrame, route: str, version: str | None = None) -> pd.DataFrame:
+    """The rows of one side of the comparison: those of ``version`` when it is known, else those of ``route``.
+
+    By version, because the route a row carries depends on the router: a gateway following the aliases
+    records its canary's answers on route ``canary``, but a gateway pinned to one version (``mlgate serve
+    NAME --version V``, behind HAProxy) records every answer on route ``production``. Rows of other
+    versions are left out, and shadow rows (mirrored requests nobody got the answer of) never count.
+    """
+    if frame.empty:
+        return frame
+    if version is None:
+        return frame[(frame["route"] == route).to_numpy()]
+    mask = (frame["version"].astype(str) == str(version)).to_numpy() & (frame["route"] != SHADOW_ROUTE).to_numpy()
+    return frame[mask]
+
+
+def route_figures(frame: pd.DataFrame, route: str, version: str | None = None) -> RouteFigures:
+    """Requests, failed requests (HTTP >= 400), error rate and p99 latency of one side (each request once);
+    the side is ``version``'s rows when it is given, else ``route``'s (see ``side_rows``)."""
+    return _figures(side_rows(frame, route, version), route, version)
+
+
+def _figures(rows: pd.DataFrame, route: str, version: str | None) -> RouteFigures:
+    figures = request_figures(rows)
+    if version is None:
+        version = ",".join(figures.versions) if figures.versions else None
     return RouteFigures(route, version, figures.requests, figures.errors, figures.error_rate, figures.latency_p99_ms)
 
 
@@ -135,14 +158,31 @@ def analyze(
     model: str = "",
     since: datetime | None = None,
     until: datetime | None = None,
+    production: str | None = None,
+    canary: str | None = None,
 ) -> Analysis:
     """Judge the canary against production on one window of the gateway's record.
 
-    A figure breaches when it is strictly above its threshold. Fewer than ``min_requests`` on
-    either route gives ``wait``.
+    ``production`` and ``canary``: the rollout's two versions; each side is its version's rows, whatever
+    route recorded them (a pinned gateway behind HAProxy records every answer on ``production``); without
+    them, the rows of routes ``production`` and ``canary``. A figure breaches when it is strictly above its
+    threshold. Fewer than ``min_requests`` on either side gives ``wait``.
     """
-    prod = route_figures(frame, "production")
-    canary = route_figures(frame, "canary")
+    prod_rows, canary_rows = side_rows(frame, "production", production), side_rows(frame, "canary", canary)
+    prod, canary_figures = _figures(prod_rows, "production", production), _figures(canary_rows, "canary", canary)
+    return _judge(prod_rows, canary_rows, prod, canary_figures, policy, model, since, until)
+
+
+def _judge(
+    prod_rows: pd.DataFrame,
+    canary_rows: pd.DataFrame,
+    prod: RouteFigures,
+    canary: RouteFigures,
+    policy: RolloutPolicy,
+    model: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> Analysis:
     window: dict[str, Any] = {
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
@@ -176,9 +216,8 @@ def analyze(
             f"ratio {ratio if ratio is not None else float('nan'):.2f} allowed {t.max_p99_latency_ratio:g}",
         )
     )
-    ok = ~failed(frame["status"])
-    prod_pred = frame.loc[(frame["route"] == "production").to_numpy() & ok, "prediction"]
-    canary_pred = frame.loc[(frame["route"] == "canary").to_numpy() & ok, "prediction"]
+    prod_pred = prod_rows.loc[~failed(prod_rows["status"]), "prediction"] if len(prod_rows) else []
+    canary_pred = canary_rows.loc[~failed(canary_rows["status"]), "prediction"] if len(canary_rows) else []
     value = sample_psi(prod_pred, canary_pred) if len(prod_pred) and len(canary_pred) else None
     criteria.append(
         _criterion(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy.exc
 
 from mlgate.release.rollout import prom_analysis, shadow
-from mlgate.release.rollout.analysis import FAIL, INCONCLUSIVE, Analysis, RecordSource, RouteFigures
+from mlgate.release.rollout.analysis import FAIL, INCONCLUSIVE, Analysis, RecordSource, RouteFigures, side_rows
 from mlgate.release.rollout.realized import criterion, with_labels
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ def with_realized(analysis: Analysis, policy: RolloutPolicy, frame: Any) -> Anal
     spec = policy.thresholds.realized
     if spec is None or analysis.decision == INCONCLUSIVE:
         return analysis
-    sides = [frame[frame["route"] == route] for route in ("production", "canary")]
+    # each side by its version when the analysis names one (a pinned gateway records every answer on production)
+    sides = [side_rows(frame, f.route, f.version) for f in (analysis.production, analysis.canary)]
     added = criterion(spec, sides[0], sides[1], ("production", "canary"))
     criteria = [*analysis.criteria, added]
     if added.passed is False:

@@ -97,7 +97,7 @@ def judge(
     """The analysis of the state's current step: the shadow analysis at the shadow step, else the canary's."""
     if in_shadow(state):
         return analyze_shadow(frame, policy, since, until)
-    return analyze(frame, policy, model, since, until)
+    return analyze(frame, policy, model, since, until, production=state.baseline, canary=state.version)
 
 
 def paired(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

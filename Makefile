@@ -11,6 +11,8 @@ COMMENT ?=
 PORT ?= 8080
 PROFILE ?=
 DEMO_ROUTER ?= registry
+# test workers (pytest-xdist): the tests mostly wait on servers they start, so 3 beat 2 on 2 cores
+TEST_WORKERS ?= 3
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
@@ -38,7 +40,7 @@ else
 endif
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mlgate tests pipelines bench

@@ -22,7 +22,7 @@ nox.options.sessions = ["oldest", "newest", "core"]
 nox.options.error_on_missing_interpreters = True
 
 CI = Path(__file__).parent / "ci"
-TEST_DEPS = ["pytest", "pytest-timeout", "hypothesis", "httpx", "junitparser"]
+TEST_DEPS = ["pytest", "pytest-timeout", "pytest-xdist", "hypothesis", "httpx", "junitparser"]
 # Every extra but spark (its tests are not in the matrix's files; pyspark alone is ~450 MB).
 EXTRAS = "contracts,serve,team,postgres,reports"
 # The lifecycle, the gate and the gateway.
@@ -51,7 +51,8 @@ def _run(session: nox.Session, point: str, extras: str, env: dict[str, str] | No
     session.run("python", "-c", "import mlflow; print('mlflow', mlflow.__version__)")
     args = [a for a in session.posargs if a != "--freeze"] or MATRIX_TESTS
     env = {**QUIET, "NOX_EXTRAS": extras, **(env or {})}
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, env=env)
+    workers = ["-n", "2", "--dist", "loadfile"]  # as make test: a file per worker at a time
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers, *args, env=env)
 
 
 def _mlflow_pin(point: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,12 @@ from mlgate.testing import QUIET_ENV, log_tiny_model, throwaway_settings, write_
 
 # servers; webhook receivers; Alertmanager; the `extra` marker (skips in the core-install session)
 pytest_plugins = ["backends", "alert_helpers", "alertmanager_support", "extras_support"]
+
+# A pytest-xdist worker's __main__ has neither __spec__ nor __file__: pyspark.sql.connect (imported by Great
+# Expectations when pyspark is installed) takes that for its doctest runner and calls sys.exit(0) without grpc.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,8 @@ from mlgate.config import Settings
 from mlgate.exceptions import ApprovalRefused, GateFailed, PermissionDenied, PolicyError, UsageError, VersionNotFound
 from mlgate.gate import gate_record, policy_hash
 from mlgate.registry import Registry, keys
-from mlgate.registry.approvals import APPROVE, Decision, decisions_of, write_decision
+from mlgate.registry.approvals import APPROVE, Decision, decisions_for, decisions_of, write_decision
+from mlgate.registry.card import stored_card
 
 NAME = "credit-risk"
 OWNER = "ml-platform@example.com"  # the test card's owner
@@ -329,3 +330,7 @@ def test_on_a_basic_auth_server_the_decision_is_the_authenticated_users_whatever
         api.reject(name, version, comment="no", registry=Registry.from_settings(claims_admin))
     with credentials(auth_server.admin, auth_server.admin_password):
         assert [d.by for d in decisions_of(dict(admin.version(name, version).tags))] == [reviewer]
+        # the reviewer may not write to the history experiment: the decision went to the old tag home, read as usual
+        assert [d.by for d in decisions_for(admin, admin.version(name, version))] == [reviewer]
+        card, problems = stored_card(admin, admin.version(name, version))  # the card file, through the server
+        assert card is not None and problems == [], problems

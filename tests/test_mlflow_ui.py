@@ -164,6 +164,9 @@ def test_the_mlflow_ui_tells_the_story_and_the_reports_fit_its_viewer(
                  "Gate staging : ✅ passed", report_path[:-5] + ".html",
                  "Smoke test in production: passed"):  # fmt: skip
         assert seen in version_page, f"{seen!r} is not on the version page: {version_page[:3000]}"
+    # ... and no raw JSON among its tags: the card, smoke reference and approvals live off the page
+    assert '{"' not in version_page and keys.CARD not in version_page, version_page[:3000]
+    assert keys.SMOKE_REFERENCE not in version_page and keys.APPROVAL_PREFIX not in version_page
 
 
 def test_the_summary_follows_every_transition_stays_small_and_never_fails_one(

@@ -21,9 +21,11 @@ from mlgate import api
 from mlgate.cli import main
 from mlgate.config import Settings
 from mlgate.registry import Registry, keys
+from mlgate.registry.version_files import write_text
 from mlgate.release.smoke.checks import smoke_in_process
 from mlgate.release.smoke.deploy import post_deploy_smoke
 from mlgate.release.smoke.endpoint import smoke_endpoint
+from mlgate.release.smoke.reference import reference_text
 from mlgate.serving import running_gateway
 from tests.serving_helpers import NAME, module_registry, rows, split_body
 
@@ -188,7 +190,14 @@ def fresh(tmp_path: Path, template_store: tuple[Path, str]) -> Registry:
 
 
 def _reference(registry: Registry, version: str) -> dict[str, object]:
-    return json.loads(registry.version(NAME, version).tags[keys.SMOKE_REFERENCE])
+    text, where = reference_text(registry, NAME, version)
+    assert text is not None and where.startswith("file "), where  # recorded off the version's tags
+    assert keys.SMOKE_REFERENCE not in registry.version(NAME, version).tags
+    return json.loads(text)
+
+
+def _edit_reference(registry: Registry, version: str, text: str) -> None:
+    write_text(registry, NAME, version, keys.SMOKE_REFERENCE_ARTIFACT, text)
 
 
 def _no_download(*_: object, **__: object) -> None:
@@ -220,7 +229,7 @@ def test_without_a_reference_the_endpoint_smoke_computes_now_and_records_one(fre
     with running_gateway(fresh, NAME, record=False) as url:
         result = smoke_endpoint(fresh, NAME, "2", url)
     assert not result.passed  # the gateway serves v1; the predictions themselves agree
-    assert keys.SMOKE_REFERENCE not in fresh.version(NAME, "2").tags  # a failed test records nothing
+    assert reference_text(fresh, NAME, "2")[0] is None  # a failed test records nothing
     with running_gateway(fresh, NAME, version="2", record=False) as url:
         result = smoke_endpoint(fresh, NAME, "2", url, wait_seconds=5)
     assert result.passed, result.summary()
@@ -233,14 +242,14 @@ def test_an_edited_reference_is_ignored_and_replaced(fresh: Registry) -> None:
     assert smoke_in_process(fresh, NAME, "1").passed
     reference = _reference(fresh, "1")
     edited = str(reference["payload"]).replace("5.1", "9.9")  # the payload no longer matches its sha256
-    fresh.set_version_tag(NAME, "1", keys.SMOKE_REFERENCE, json.dumps({**reference, "payload": edited}))
+    _edit_reference(fresh, "1", json.dumps({**reference, "payload": edited}))
     with running_gateway(fresh, NAME, record=False) as url:
         result = smoke_endpoint(fresh, NAME, "1", url, wait_seconds=5)
         assert result.passed, result.summary()
         assert any("was ignored: its payload does not match its sha256" in n for n in result.notes), result.notes
         assert {c.name: c.detail for c in result.checks}["predictions match the registry model"].endswith("now")
         assert _reference(fresh, "1")["payload"] == reference["payload"]  # a valid one took its place
-        fresh.set_version_tag(NAME, "1", keys.SMOKE_REFERENCE, "{not json")
+        _edit_reference(fresh, "1", "{not json")
         unparsable = smoke_endpoint(fresh, NAME, "1", url)
     assert unparsable.passed and any("is not valid JSON" in n for n in unparsable.notes)
 
@@ -249,7 +258,7 @@ def test_a_reference_the_endpoint_disagrees_with_is_checked_by_loading_the_model
     assert smoke_in_process(fresh, NAME, "1").passed
     reference = _reference(fresh, "1")
     wrong = {**reference, "predictions": [7, 7, 7]}  # consistent digest, wrong predictions (e.g. stale)
-    fresh.set_version_tag(NAME, "1", keys.SMOKE_REFERENCE, json.dumps(wrong))
+    _edit_reference(fresh, "1", json.dumps(wrong))
     with running_gateway(fresh, NAME, record=False) as url:
         result = smoke_endpoint(fresh, NAME, "1", url, wait_seconds=5)
     assert result.passed, result.summary()
@@ -257,14 +266,14 @@ def test_a_reference_the_endpoint_disagrees_with_is_checked_by_loading_the_model
     assert _reference(fresh, "1")["predictions"] == reference["predictions"]
 
 
-def test_a_reference_too_big_for_a_tag_is_not_recorded_and_the_result_says_so(
+def test_a_reference_too_big_is_not_recorded_and_the_result_says_so(
     fresh: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("mlgate.release.smoke.reference.REFERENCE_MAX_CHARS", 100)
     result = smoke_in_process(fresh, NAME, "1")
     assert result.passed
     assert any(n.startswith("smoke reference not recorded: it would take") for n in result.notes), result.notes
-    assert keys.SMOKE_REFERENCE not in fresh.version(NAME, "1").tags
+    assert reference_text(fresh, NAME, "1")[0] is None
     assert "not recorded" in " ".join(result.to_dict()["notes"])
 
 

@@ -142,6 +142,7 @@ def test_which_names_the_version_and_the_transition_from_the_record(
     record.record(NAME, "2", "canary", 200, 4.0, ts=story["canary50"], request_id="req-canary")
     record.record(NAME, "2", "production", 200, 4.0, ts=story["v2"], request_id="req-v2")
     record.record(NAME, "2", "production", 200, 4.0, ts=story["back"], request_id="req-lagging")
+    record.record(NAME, "2", "production", 200, 4.0, ts=story["canary10"], request_id="req-pinned")
     record.close()
 
     canary = api.which(NAME, "req-canary", registry=registry)
@@ -151,6 +152,10 @@ def test_which_names_the_version_and_the_transition_from_the_record(
 
     promoted = api.which(NAME, "req-v2", registry=registry)
     assert promoted.transition is not None and promoted.transition.action == "rollout-complete"
+
+    pinned = api.which(NAME, "req-pinned", registry=registry)  # v2's pinned pool behind HAProxy: route production
+    assert pinned.transition is not None and pinned.transition.action == "rollout-start", pinned.notes
+    assert not any("no transition" in note or "already" in note for note in pinned.notes), pinned.notes
 
     lagging = api.which(NAME, "req-lagging", registry=registry)  # a gateway that had not polled yet
     assert any("already v1" in note for note in lagging.notes), lagging.notes

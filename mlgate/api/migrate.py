@@ -4,6 +4,9 @@ Each old event tag ``mlgate.event.<key>`` is copied as one run under the same ke
 back and compared, and only then are the old tags deleted. A rerun skips the keys already copied, so an
 interrupted migration resumes where it stopped and no event is lost or written twice. Until a model is
 migrated its history is read from both homes (mlgate.registry.history).
+
+The JSON tags of its versions (card, approvals, smoke reference) move the same way, copy then verify then
+delete, to homes off the version's page (mlgate.registry.version_migration); read from both homes until then.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from mlgate.api.session import registry_or_connect
 from mlgate.exceptions import RegistryError, UsageError
-from mlgate.registry import Registry, history, keys
+from mlgate.registry import Registry, history, keys, version_migration
 
 
 @dataclass
@@ -29,19 +32,29 @@ class Migration:
     already: int = 0  # found there already (an interrupted run had copied them)
     removed: int = 0  # old tags deleted after their copy was verified
     unreadable: list[str] = field(default_factory=list)  # tags that are not events: left where they are
+    version_tags: version_migration.VersionTags = field(default_factory=version_migration.VersionTags)
 
     @property
     def nothing_to_do(self) -> bool:
-        return self.found == 0
+        return self.found == 0 and self.version_tags.found == 0
 
     def describe(self) -> str:
         if self.nothing_to_do:
-            return f"{self.model}: already migrated (no events kept as model tags), nothing to do"
+            return f"{self.model}: already migrated (no events kept as model tags, no JSON version tags), nothing to do"
         resumed = f", {self.already} copied by an earlier run" if self.already else ""
         left = f"; left {len(self.unreadable)} unreadable tag(s)" if self.unreadable else ""
+        v = self.version_tags
+        moved = (
+            f"; moved {v.found} JSON version tag(s) (card, approvals, smoke reference) off the versions' pages "
+            f"({v.copied} copied now, {v.removed} removed"
+            + (f", {len(v.unreadable)} unreadable left: {', '.join(v.unreadable)}" if v.unreadable else "")
+            + ")"
+            if v.found
+            else ""
+        )
         return (
             f"{self.model}: moved {self.found} event(s) into experiment {history.experiment_name(self.model)} "
-            f"({self.copied} copied now{resumed}; {self.removed} old tag(s) removed){left}"
+            f"({self.copied} copied now{resumed}; {self.removed} old tag(s) removed){left}{moved}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,13 +85,16 @@ def migrate(
 def migrate_model(
     reg: Registry, name: str, workers: int = 8, on_copied: Callable[[int], None] | None = None
 ) -> Migration:
-    """Copy, verify, then delete the old event tags of one model, holding its lock."""
+    """Copy, verify, then delete the old event tags of one model and the JSON tags of its versions, holding its lock."""
     done = Migration(name)
     tags = reg.model_tags(name)
     old = {k[len(keys.EVENT_PREFIX) :]: k for k in tags if k.startswith(keys.EVENT_PREFIX)}
     readable = dict(history.legacy(tags))
     done.unreadable = sorted(old[k] for k in old if k not in readable)
     done.found = len(readable)
+    if any(version_migration.old_tags(mv) for mv in reg.versions(name)):
+        with reg.lock(name, "migrate version tags"):
+            done.version_tags = version_migration.migrate_versions(reg, name)
     if not readable:
         return done
     with reg.lock(name, "migrate history"):

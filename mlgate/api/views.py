@@ -85,8 +85,8 @@ def history(
     reg = registry_or_connect(registry)
     start = parse_moment(since) if since is not None else None
     if at is not None:
-        found = [e for e in history_at(reg, name, parse_moment(at)) if start is None or _began(e) >= start]
-        return found[skip : None if limit is None else skip + limit]
+        found = history_at(reg, name, parse_moment(at), None if limit is None else skip + limit, start)
+        return [e for e in found if start is None or _began(e) >= start][skip:]
     return reg.events(name, limit=None if limit is None else skip + limit, since=start)[skip:]
 
 

@@ -12,9 +12,10 @@ from mlgate.cli.render import emit_json
 @click.option("--all", "all_models", is_flag=True, help="Migrate every registered model.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def migrate(name: str | None, all_models: bool, as_json: bool) -> None:
-    """Move NAME's history (events kept as tags of the registered model) to the experiment mlgate-history/NAME.
+    """Move NAME's history (events kept as tags of the registered model) to the experiment mlgate-history/NAME,
+    and the JSON its versions kept as tags (card, approvals, smoke reference) off their pages.
 
-    Copies each event under its key, verifies every copy, then deletes the old tags. Idempotent: an
+    Copies each event or record under its key, verifies every copy, then deletes the old tags. Idempotent: an
     interrupted run resumes when run again, and a model already migrated is left as it is."""
     from mlgate import api
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from mlgate.gate.policy import POLICY_FILE, hash_files, policy_files
 from mlgate.registry import keys
-from mlgate.registry.approvals import Decision, rejection_after
+from mlgate.registry.approvals import Decision, decisions_for, rejection_after
 
 if TYPE_CHECKING:
     from mlgate.config import Settings
@@ -54,7 +54,8 @@ class GateRecord:
 
 def gate_record(registry: Registry, name: str, version: str, stage: str) -> GateRecord:
     """Read the gate record for ``stage`` from the version's tags."""
-    tags = registry.version(name, version).tags or {}
+    mv = registry.version(name, version)
+    tags = mv.tags or {}
     return GateRecord(
         stage=stage,
         result=tags.get(keys.gate_tag(stage)),
@@ -62,5 +63,5 @@ def gate_record(registry: Registry, name: str, version: str, stage: str) -> Gate
         current_policy_sha256=policy_hash(registry.settings, name),
         at=tags.get(keys.gate_time_tag(stage)),
         report=tags.get(keys.gate_report_tag(stage)),
-        rejected=rejection_after(tags, stage, tags.get(keys.gate_time_tag(stage))),
+        rejected=rejection_after(decisions_for(registry, mv, stage), stage, tags.get(keys.gate_time_tag(stage))),
     )

@@ -13,6 +13,7 @@ predictions (text for a numeric model) are counted as ``unparseable``, never dro
 from __future__ import annotations
 
 import math
+import numbers
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from mlgate.gate.context import GateContext
 from mlgate.monitor.feedback import load_sql, store_url
 from mlgate.serving.labels import LabelStore
 from mlgate.stats import cbpe
-from mlgate.stats.metrics import CLASSIFICATION, measure
+from mlgate.stats.metrics import CLASSIFICATION, measure, metrics_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,11 +85,12 @@ def ground_truth(registry: Registry, name: str, version: str, frame: pd.DataFram
         proba, classes = _probabilities(ctx, evaluation, answered, truth.notes)
         if "label" in answered.columns:
             _realize(truth, answered, proba, classes)
-        if proba is not None and len(answered):
+        scored = None if proba is None else proba[~np.isnan(proba).any(axis=1)]
+        if scored is not None and len(scored):
             try:
                 reference = ctx.probabilities()
                 calibration = cbpe.calibrate(reference, evaluation.target.to_numpy(), classes)
-                truth.estimated = cbpe.estimate(calibration, proba)
+                truth.estimated = cbpe.estimate(calibration, scored)
             except ValueError as exc:
                 truth.notes.append(f"performance not estimated: {exc}")
         return truth
@@ -109,8 +111,19 @@ def _probabilities(ctx: GateContext, evaluation: Any, frame: pd.DataFrame, notes
         if missing:
             notes.append(f"the record lacks input columns {missing[:5]}: performance is not estimated")
             return None, None
-        inputs = frame[columns].astype(evaluation.features.dtypes.to_dict(), errors="ignore")
-        return np.asarray(predict_proba(inputs)), getattr(model, "classes_", None)
+        recorded = frame[columns].notna().any(axis=1).to_numpy()  # a shadow's answer records no inputs
+        inputs = frame.loc[recorded, columns].astype(evaluation.features.dtypes.to_dict(), errors="ignore")
+        if not recorded.all():
+            notes.append(
+                f"{int((~recorded).sum())} of {len(frame)} answered rows have no recorded inputs (a shadow's "
+                "answers): left out of the scores behind realized roc_auc and the estimates"
+            )
+        proba = None
+        if recorded.any():
+            scores = np.asarray(predict_proba(inputs), dtype=float)
+            proba = np.full((len(frame), scores.shape[1]), np.nan)
+            proba[recorded] = scores
+        return proba, getattr(model, "classes_", None)
     except MlgateError as exc:
         notes.append(f"performance not estimated: {exc.message}")
     except Exception as exc:  # noqa: BLE001 - the estimate is optional evidence; the pass goes on
@@ -141,16 +154,27 @@ def _realize(truth: GroundTruth, frame: pd.DataFrame, proba: Any, classes: Any) 
         if numeric:
             y_true = _as_classes(y_true, classes)
             y_pred = _as_classes(y_pred, classes)
-    measured = measure(truth.task, y_true, y_pred, scores)
-    truth.realized = {k: float(v) for k, v in measured.values.items() if math.isfinite(v)}
-    if measured.unavailable and truth.labelled:
-        truth.notes += [f"realized {k}: {why}" for k, why in list(measured.unavailable.items())[:3]]
+    scored = np.ones(0, dtype=bool) if scores is None else ~np.isnan(scores).any(axis=1)
+    complete = scores is None or bool(scored.all())
+    measured = measure(truth.task, y_true, y_pred, scores if complete else None)
+    values, unavailable = dict(measured.values), dict(measured.unavailable)
+    if scores is not None and not complete:  # ranking metrics on the rows whose inputs were recorded
+        ranked = [m.name for m in metrics_for(truth.task) if m.needs_proba]
+        partial = measure(truth.task, y_true[scored], y_pred[scored], scores[scored], ranked)
+        values.update(partial.values)
+        unavailable = {k: v for k, v in unavailable.items() if k not in ranked} | partial.unavailable
+        if partial.values:
+            truth.notes.append(f"realized {', '.join(partial.values)} on the {int(scored.sum())} labelled rows "
+                               f"with recorded inputs (of {len(scored)})")  # fmt: skip
+    truth.realized = {k: float(v) for k, v in values.items() if math.isfinite(v)}
+    if unavailable and truth.labelled:
+        truth.notes += [f"realized {k}: {why}" for k, why in list(unavailable.items())[:3]]
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, numbers.Real):  # numpy's too: a column of labels only is int64, not Python ints
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         try:

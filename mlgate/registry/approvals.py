@@ -1,8 +1,15 @@
-"""Approval records on a version: one tag per decision (never rewritten), its encoding, the acting user, description.
+"""Approval records of a version: one run per decision (never rewritten), its encoding, the acting user, description.
 
-A decision is written as its own version tag ``mlgate.approval.<stage>.<time ns>.<random>`` holding
-JSON, so two people deciding at once never overwrite each other (no read-modify-write). Reading
-them back is :func:`decisions_of`; what they add up to is the ``approval`` gate check's business.
+A decision is written as its own run in the model's history experiment (``mlgate-history/<model>``,
+tags ``mlgate.record = approval``, the version, and the decision as JSON under its key
+``mlgate.approval.<stage>.<time ns>.<random>``), so two people deciding at once never overwrite each
+other (no read-modify-write) and the version's page in the MLflow UI shows no JSON. Reading them back
+is one filtered search (:func:`stored_decisions`, :func:`decisions_for`); what they add up to is the
+``approval`` gate check's business.
+
+Before, each decision was a version tag under its key, holding the JSON: such tags are read too, and a
+user who may edit the model but not write to its history experiment (an approver under basic-auth)
+still records decisions there; ``mlgate migrate`` moves them (mlgate.registry.version_migration).
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlgate.exceptions import PermissionDenied
-from mlgate.registry import keys
+from mlgate.registry import history, keys
 from mlgate.registry.events import utcnow
 
 if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
     from mlgate.registry.client import Registry
 
 APPROVE = "approve"
@@ -26,6 +35,13 @@ DECISIONS = (APPROVE, REJECT)
 MAX_COMMENT = 1000
 DESCRIPTION_HEADING = "### Approvals"
 CURRENT_USER_ENDPOINT = "/api/2.0/mlflow/users/current"  # MLflow's basic-auth app: who these credentials are
+RECORD_TAG = "mlgate.record"  # on a run of the history experiment that is not an event: what it holds
+RECORD_KIND = "approval"
+KEY_TAG = "mlgate.approval.key"  # the decision's key (as the old tag's name): sorts by time, unique
+VERSION_TAG = "mlgate.approval.version"
+STAGE_TAG = "mlgate.approval.stage"
+JSON_TAG = "mlgate.approval.json"  # longer ones continue in mlgate.approval.json.1, .2, ...
+_CHUNK = 7000  # MLflow truncates a run tag value past 8,000 characters
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,7 @@ def new_key(stage: str) -> str:
 
 
 def decisions_of(tags: dict[str, str], stage: str | None = None) -> list[Decision]:
-    """Every decision recorded in a version's tags (for ``stage``, or all), oldest first; unreadable ones skipped."""
+    """Every decision kept the old way, in a version's tags (for ``stage``, or all), oldest first; bad ones skipped."""
     found = []
     for key, value in tags.items():
         if not key.startswith(keys.APPROVAL_PREFIX):
@@ -90,20 +106,94 @@ def decisions_of(tags: dict[str, str], stage: str | None = None) -> list[Decisio
     return sorted(found, key=lambda d: (d.at, d.key))
 
 
-def rejection_after(tags: dict[str, str], stage: str, since: str | None) -> Decision | None:
-    """The newest rejection for ``stage`` made after ``since`` (an ISO time; None: ever), if any.
+def rejection_after(decisions: list[Decision], stage: str, since: str | None) -> Decision | None:
+    """The newest rejection for ``stage`` among ``decisions`` (oldest first) made after ``since`` (ISO; None: ever).
 
     A gate report made before it no longer tells whether the stage is approved: the gate must run again.
     """
-    rejections = [d for d in decisions_of(tags, stage) if not d.approves and (since is None or d.at > since)]
-    return rejections[-1] if rejections else None
+    found = [d for d in decisions if d.stage == stage and not d.approves and (since is None or d.at > since)]
+    return found[-1] if found else None
 
 
-def write_decision(registry: Registry, name: str, version: str, decision: Decision) -> Decision:
-    """Record ``decision`` as its own version tag (one write, nothing read first); returns it with its key."""
-    key = new_key(decision.stage)
-    registry.set_version_tag(name, version, key, decision.to_json())
-    return Decision.from_json(decision.to_json(), key)
+def write_decision(registry: Registry, name: str, version: str, decision: Decision, key: str = "") -> Decision:
+    """Record ``decision`` as its own run (one write, nothing read first); returns it with its key.
+
+    Without write permission on the model's history experiment, as its own version tag (the old home)."""
+    key = key or new_key(decision.stage)
+    text = decision.to_json()
+    try:
+        exp = history.experiment_id(registry, name, create=True)
+        tags = {RECORD_TAG: RECORD_KIND, KEY_TAG: key, VERSION_TAG: str(version), STAGE_TAG: decision.stage}
+        for i in range(0, max(len(text), 1), _CHUNK):
+            tags[JSON_TAG if i == 0 else f"{JSON_TAG}.{i // _CHUNK}"] = text[i : i + _CHUNK]
+        ms = int(key.split(".")[-2]) // 1_000_000
+        run_name = f"{decision.decision} v{version} for {decision.stage}"
+        run = registry.call(
+            "recording a decision", registry.client.create_run, exp, start_time=ms, tags=tags, run_name=run_name
+        )
+        from mlflow.entities import RunStatus
+
+        store = registry.client._tracking_client.store  # one UpdateRun: set_terminated reads back and prints links
+        registry.call("closing a decision", store.update_run_info, run.info.run_id, RunStatus.FINISHED, ms, None)
+    except PermissionDenied:
+        registry.set_version_tag(name, version, key, text)
+    return Decision.from_json(text, key)
+
+
+def _from_run(run: Any) -> tuple[str, Decision] | None:
+    tags = run.data.tags
+    key, version = tags.get(KEY_TAG), tags.get(VERSION_TAG)
+    if not key or version is None or JSON_TAG not in tags:
+        return None
+    parts, i = [tags[JSON_TAG]], 1
+    while f"{JSON_TAG}.{i}" in tags:
+        parts.append(tags[f"{JSON_TAG}.{i}"])
+        i += 1
+    try:
+        decision = Decision.from_json("".join(parts), key)
+    except (ValueError, TypeError):
+        return None
+    return (version, decision) if decision.decision in DECISIONS else None
+
+
+def stored_decisions(registry: Registry, name: str, version: str | None = None) -> dict[str, list[Decision]]:
+    """version -> its decisions kept as runs (of ``version`` only, when given), oldest first: one filtered search."""
+    exp = history.experiment_id(registry, name)
+    if exp is None:
+        return {}
+    terms = [f"tags.`{RECORD_TAG}` = '{RECORD_KIND}'"]
+    if version is not None:
+        terms.append(f"tags.`{VERSION_TAG}` = '{str(version).replace(chr(39), '')}'")
+    found: dict[str, list[Decision]] = {}
+    token: str | None = None
+    while True:
+        page = registry.call(
+            "reading the approvals",
+            registry.client.search_runs,
+            [exp],
+            filter_string=" AND ".join(terms),
+            max_results=1000,
+            page_token=token,
+        )
+        for v, decision in filter(None, map(_from_run, page)):
+            found.setdefault(v, []).append(decision)
+        token = page.token
+        if not token or not page:
+            break
+    return {v: sorted(ds, key=lambda d: (d.at, d.key)) for v, ds in found.items()}
+
+
+def decisions_for(
+    registry: Registry, mv: ModelVersion, stage: str | None = None, stored: dict[str, list[Decision]] | None = None
+) -> list[Decision]:
+    """Every decision on a version from both homes (runs, old tags), each key once, oldest first.
+
+    ``stored``: what :func:`stored_decisions` read for the whole model (else it is read for this version)."""
+    version = str(mv.version)
+    runs = (stored if stored is not None else stored_decisions(registry, mv.name, version)).get(version, [])
+    merged = {d.key: d for d in decisions_of(dict(mv.tags or {}))}
+    merged.update({d.key: d for d in runs})
+    return sorted((d for d in merged.values() if stage is None or d.stage == stage), key=lambda d: (d.at, d.key))
 
 
 def acting_user(registry: Registry) -> tuple[str, str]:
@@ -156,12 +246,12 @@ def render_description(current: str | None, decisions: list[Decision]) -> str:
 
 
 def refresh_description(registry: Registry, name: str, version: str) -> None:
-    """Rewrite the "Approvals" section of the version's description (the MLflow UI) from its decision tags.
+    """Rewrite the "Approvals" section of the version's description (the MLflow UI) from its decisions.
 
-    Derived from the tags only, so running it again always converges; callers hold the model's lock.
+    Derived from the records only, so running it again always converges; callers hold the model's lock.
     """
     mv = registry.version(name, version)
-    wanted = render_description(mv.description, decisions_of(dict(mv.tags or {})))
+    wanted = render_description(mv.description, decisions_for(registry, mv))
     if wanted != (mv.description or ""):
         registry.call(
             f"updating the description of {name} v{version}",

@@ -1,4 +1,10 @@
-"""The model card: required fields checked at register and at promote, stored on the version."""
+"""The model card: required fields checked at register and at promote, stored as a file beside the version.
+
+The whole card is the version's file ``model_card.yaml`` (keys.CARD_ARTIFACT), read once per process
+(a version's card never changes); the fields people filter on (owner, intended use, training data)
+are also scalar version tags. Versions written before this kept the card as JSON in the tag
+``mlgate.card``: it is read first while it is there, and ``mlgate migrate`` removes it.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,18 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mlgate.config.files import read_yaml
 from mlgate.exceptions import CardError
-from mlgate.registry import keys
+from mlgate.registry import keys, version_files
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlgate.registry.client import Registry
 
 REQUIRED = ("owner", "intended_use", "description", "training_data")
 OPTIONAL = ("limitations", "contact", "on_call", "data_migrations", "name")
@@ -60,9 +71,8 @@ class ModelCard:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def to_tags(self) -> dict[str, str]:
-        """The version tags that make the card visible and searchable in the MLflow UI."""
+        """The version tags people filter on in the MLflow UI (the whole card is a file: keys.CARD_ARTIFACT)."""
         return {
-            keys.CARD: json.dumps(self.to_dict(), sort_keys=True),
             keys.OWNER: self.owner,
             keys.INTENDED_USE: self.intended_use[:5000],
             keys.TRAINING_DATA_NAME: self.training_data_name,
@@ -175,8 +185,37 @@ def load_card(path: str | Path) -> ModelCard:
     return parse_card(read_yaml(path, error=CardError), str(path))
 
 
+NO_CARD = "no model card is stored with the version (register it with `mlgate register --card`)"
+_READ: dict[tuple[str, str, str, int], tuple[ModelCard | None, list[str]]] = {}  # per process: cards never change
+
+
+def stored_card(registry: Registry, mv: ModelVersion) -> tuple[ModelCard | None, list[str]]:
+    """The card stored with a version and what is missing from it ((None, problems) when it is incomplete).
+
+    The old JSON tag while it is there, else the version's card file, read once per process."""
+    tags = dict(mv.tags or {})
+    if tags.get(keys.CARD):
+        return card_from_tags(tags), card_problems(tags)
+    cache = (registry.settings.registry_uri, mv.name, str(mv.version), int(mv.creation_timestamp or 0))
+    if cache in _READ:
+        return _READ[cache]
+    text = version_files.read_text(registry, mv, keys.CARD_ARTIFACT)
+    if text is None:
+        return None, [NO_CARD]  # not cached: an unreachable store must not stick
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        _READ[cache] = None, [f"the stored card ({keys.CARD_ARTIFACT}) is not valid YAML"]
+        return _READ[cache]
+    try:
+        _READ[cache] = parse_card(data, "the stored card"), []
+    except CardError as exc:
+        _READ[cache] = None, exc.problems
+    return _READ[cache]
+
+
 def card_from_tags(tags: dict[str, str]) -> ModelCard | None:
-    """The card stored on a version, or None if the version was registered without mlgate."""
+    """The card in a version's old ``mlgate.card`` tag (before `mlgate migrate`), or None."""
     raw = tags.get(keys.CARD)
     if not raw:
         return None
@@ -187,10 +226,10 @@ def card_from_tags(tags: dict[str, str]) -> ModelCard | None:
 
 
 def card_problems(tags: dict[str, str]) -> list[str]:
-    """What is missing from the card stored on a version (empty when it is complete)."""
+    """What is missing from the card in a version's old ``mlgate.card`` tag (empty when it is complete)."""
     raw = tags.get(keys.CARD)
     if not raw:
-        return ["no model card is stored on the version (register it with `mlgate register --card`)"]
+        return [NO_CARD]
     try:
         parse_card(json.loads(raw), "the stored card")
     except ValueError:

@@ -378,9 +378,13 @@ class Registry:
         """The current holder of the model's lock, or None."""
         return lock_holder(self, name)
 
-    def lock(self, name: str, purpose: str) -> contextlib.AbstractContextManager[LockInfo]:
-        """Hold the model's mutex (see mlgate.registry.lock); waits up to ``lock_wait_seconds``."""
-        return hold_lock(self, name, purpose)
+    @contextlib.contextmanager
+    def lock(self, name: str, purpose: str) -> Iterator[LockInfo]:
+        """Hold the model's mutex (see mlgate.registry.lock); waits up to ``lock_wait_seconds``.
+
+        The MLflow UI descriptions of what happened under it are rewritten once, before it is released."""
+        with hold_lock(self, name, purpose) as info, describe.once_per_operation():
+            yield info
 
 
 def _quote(value: str) -> str:

@@ -2,17 +2,23 @@
 
 Both are derived from the registry (aliases, tags, the newest events), never edited in place, so
 writing them again always converges; :func:`after_event` rewrites them after every finished
-transition (``Registry.record_event``). A failure to write them is logged and never fails the
-transition it describes. The summary is bounded (about :data:`MAX_SUMMARY` characters): every
-gateway replica's poll reads the registered model, description included.
+transition (``Registry.record_event``), once per operation: inside :func:`once_per_operation` (the
+model's lock, ``Registry.lock``) the events are only noted, and each model's descriptions are rewritten
+once on leaving it, the lock still held. A text that is already current is not written again. A failure
+to write them is logged and never fails the transition it describes. The summary is bounded (about
+:data:`MAX_SUMMARY` characters): every gateway replica's poll reads the registered model, description included.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import itertools
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mlgate.registry import approvals, keys
+from mlgate.registry import approvals, history, keys
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -31,6 +37,10 @@ _QUIET = {"rollout-analysis"}  # frequent, and summed up by the rollout's own st
 _MODEL_ONLY = {"rollout-step", "rollout-pause", "rollout-resume", "serving-load-failed"}
 _STAGE_ORDER = {"staging": 0, "canary": 1, "production": 2}
 _GATE_ICONS = {"passed": "✅", "failed": "❌"}
+# Inside once_per_operation: (tracking URI, model) -> (the registry that recorded, versions to rewrite)
+_PENDING: contextvars.ContextVar[dict[tuple[str, str], tuple[Registry, dict[str, None]]] | None] = (
+    contextvars.ContextVar("mlgate_describe_pending", default=None)
+)
 
 
 def _when(at: str | None) -> str:
@@ -74,7 +84,8 @@ def render_summary(registry: Registry, name: str, aliases: dict[str, str], tags:
         lines.append(f"- **Staging:** {_v(aliases[names.staging])}")
     lines.append(f"- **Last known good:** {_v(aliases.get(names.last_known_good))}")
     try:
-        recent = [e for e in registry.events(name, limit=RECENT + 3) if e.action not in _QUIET][:RECENT]
+        found = history.operations(history.records(registry, name, first=2 * (RECENT + 3) + 2, tags=tags))
+        recent = [e for e in itertools.islice(found, RECENT + 3) if e.action not in _QUIET][:RECENT]
     except Exception as exc:  # noqa: BLE001 - the summary is shown without them
         log.warning("the MLflow UI summary of %s lists no transitions: %s", name, exc)
         recent = []
@@ -131,7 +142,7 @@ def card_part(description: str | None) -> str:
 def render_version(mv: ModelVersion, aliases: dict[str, str], registry: Registry) -> str:
     """The whole description of a version: its card, the release section, then the approvals when there are any."""
     base = "\n\n".join(p for p in (card_part(mv.description), render_release(mv, aliases, registry)) if p)
-    return approvals.render_description(base, approvals.decisions_of(dict(mv.tags or {})))
+    return approvals.render_description(base, approvals.decisions_for(registry, mv))
 
 
 def _aliases(model: Any) -> dict[str, str]:
@@ -162,11 +173,39 @@ def refresh(registry: Registry, name: str, versions: Any = ()) -> str:
 
 
 def after_event(registry: Registry, event: Event) -> None:
-    """After a finished transition: rewrite what the MLflow UI shows of it. Logs a failure, never raises."""
+    """After a finished transition: rewrite what the MLflow UI shows of it. Logs a failure, never raises.
+
+    Within :func:`once_per_operation` the rewrite waits for the end of the operation."""
     if event.result == "started" or event.action in _QUIET:
         return
     versions = () if event.action in _MODEL_ONLY else (event.to_version, event.from_version)
+    pending = _PENDING.get()
+    if pending is None:
+        _refresh_logged(registry, event.model, versions, event.action)
+        return
+    _, wanted = pending.setdefault((registry.settings.tracking_uri, event.model), (registry, {}))
+    wanted.update(dict.fromkeys(str(v) for v in versions if v))
+
+
+@contextlib.contextmanager
+def once_per_operation() -> Iterator[None]:
+    """Within: finished events only note what to rewrite; on leaving (even by an error), each model's
+    descriptions are rewritten once. Nested, the outermost one writes."""
+    if _PENDING.get() is not None:
+        yield
+        return
+    pending: dict[tuple[str, str], tuple[Registry, dict[str, None]]] = {}
+    token = _PENDING.set(pending)
     try:
-        refresh(registry, event.model, versions)
+        yield
+    finally:
+        _PENDING.reset(token)
+        for (_, model), (registry, versions) in pending.items():
+            _refresh_logged(registry, model, versions, "the operation")
+
+
+def _refresh_logged(registry: Registry, model: str, versions: Any, what: str) -> None:
+    try:
+        refresh(registry, model, versions)
     except Exception as exc:  # noqa: BLE001 - the transition happened; its description is secondary
-        log.warning("could not update the MLflow UI descriptions of %s after %s: %s", event.model, event.action, exc)
+        log.warning("could not update the MLflow UI descriptions of %s after %s: %s", model, what, exc)

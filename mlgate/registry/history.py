@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from mlgate.exceptions import PermissionDenied
+from mlgate.exceptions import PermissionDenied, RegistryError, RegistryUnavailable
 from mlgate.registry import keys
 from mlgate.registry.events import Event
 
@@ -48,12 +48,19 @@ def key_seconds(key: str) -> float:
 
 
 def experiment_id(registry: Registry, name: str, create: bool = False) -> str | None:
-    """The id of the model's history experiment (created when ``create``), cached per Registry object."""
+    """The id of the model's history experiment (created when ``create``), cached per Registry object.
+
+    A deleted one counts as absent for reading; writing restores it (its name stays taken, and the
+    history it held is the audit trail). :func:`write` drops a cached id that no longer takes runs."""
     cache = registry.history_experiments
     if name in cache:
         return cache[name]
     client = registry.client
     found = registry.call("reading the history experiment", client.get_experiment_by_name, experiment_name(name))
+    if found is not None and found.lifecycle_stage == "deleted":
+        if not create:
+            return None
+        registry.call("restoring the history experiment", client.restore_experiment, found.experiment_id)
     if found is None and create:
         from mlflow.exceptions import MlflowException
 
@@ -77,8 +84,17 @@ def write(registry: Registry, event: Event, key: str | None = None) -> str:
     key = key or new_key(event)
     text = event.to_json()
     try:
+        cached = event.model in registry.history_experiments
         exp = experiment_id(registry, event.model, create=True)
-        return _write_run(registry, event, key, exp, text)
+        try:
+            return _write_run(registry, event, key, exp, text)
+        except RegistryError as exc:
+            if not cached or isinstance(exc, (PermissionDenied, RegistryUnavailable)):
+                raise
+            # the cached experiment was deleted (or removed for good) since: look it up again, once
+            registry.history_experiments.pop(event.model, None)
+            exp = experiment_id(registry, event.model, create=True)
+            return _write_run(registry, event, key, exp, text)
     except PermissionDenied:
         # Under basic-auth, a user with EDIT on the model (an approver, say) may have no write permission on the
         # history experiment: the event goes where EDIT on the model suffices, the older tag home, read beside
@@ -136,20 +152,24 @@ def stored(
     version: str | None = None,
     action: str | None = None,
     first: int | None = None,
+    until: float | None = None,
 ) -> Iterator[Record]:
     """The events in the history experiment, newest first, read a page at a time as the caller goes on.
 
-    ``first``: the size of the first page (then growing), for a caller that knows how many it wants."""
+    ``first``: the size of the first page (then growing), for a caller that knows how many it wants;
+    ``until``: only those recorded then or earlier (epoch seconds)."""
     exp = experiment_id(registry, name)
     if exp is None:
         return
     terms = []
     if since is not None:
         terms.append(f"attributes.start_time >= {int(since * 1000)}")
+    if until is not None:
+        terms.append(f"attributes.start_time <= {int(until * 1000)}")
     if version is not None:
         terms.append(f"tags.`{VERSION_TAG}` = '{_quote(str(version))}'")
     if action is not None:
-        terms.append(f"tags.`{ACTION_TAG}` = '{_quote(action)}'")
+        terms.append(f"tags.`{ACTION_TAG}` {'LIKE' if '%' in action else '='} '{_quote(action)}'")  # '%': a pattern
     token: str | None = None
     held: list[Record] = []  # runs of the page's last millisecond may continue on the next page
     pages = 0
@@ -177,7 +197,9 @@ def stored(
         held = held[cut:]
 
 
-def legacy(tags: dict[str, str], since: float | None = None, version: str | None = None) -> list[Record]:
+def legacy(
+    tags: dict[str, str], since: float | None = None, version: str | None = None, until: float | None = None
+) -> list[Record]:
     """Events kept the old way, as tags of the registered model, newest first."""
     found = []
     for key, value in tags.items():
@@ -188,6 +210,8 @@ def legacy(tags: dict[str, str], since: float | None = None, version: str | None
             event = Event.from_json(value)
             at = key_seconds(suffix)
         except (ValueError, TypeError):
+            continue
+        if until is not None and at > until:
             continue
         if (since is None or at >= since) and (version is None or str(event.to_version) == str(version)):
             found.append((suffix, event))
@@ -201,14 +225,18 @@ def records(
     version: str | None = None,
     action: str | None = None,
     first: int | None = None,
+    until: float | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Iterator[Record]:
-    """Every event of the model from both homes, newest first, each key once (ModelNotFound without the model)."""
-    old = legacy(registry.model_tags(name), since, version)
+    """Every event of the model from both homes, newest first, each key once (ModelNotFound without the model).
+
+    ``tags``: the registered model's tags when the caller has just read them (else they are read here)."""
+    old = legacy(registry.model_tags(name) if tags is None else tags, since, version, until)
     if action is not None:
         old = [r for r in old if r[1].action == action]
     seen: set[str] = set()
     for key, event in heapq.merge(
-        stored(registry, name, since, version, action, first), old, key=lambda r: r[0], reverse=True
+        stored(registry, name, since, version, action, first, until), old, key=lambda r: r[0], reverse=True
     ):
         if key not in seen:
             seen.add(key)

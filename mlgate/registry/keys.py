@@ -6,7 +6,7 @@ PREFIX = "mlgate."
 
 # --- model version tags --------------------------------------------------------------
 STATUS = "mlgate.status"  # candidate | archived | rolled-back | failed (aliases carry the live stages)
-CARD = "mlgate.card"  # the whole model card as JSON
+CARD = "mlgate.card"  # before `mlgate migrate`: the whole card as JSON (now the file CARD_ARTIFACT)
 OWNER = "mlgate.owner"
 INTENDED_USE = "mlgate.intended_use"
 TRAINING_DATA_NAME = "mlgate.training_data.name"
@@ -16,16 +16,15 @@ HELD_PRODUCTION = "mlgate.held_production"  # "true" once the version has held p
 PRODUCTION_AT = "mlgate.production_at"  # ISO time it last entered production
 SMOKE = "mlgate.smoke"  # passed | failed: the last post-deploy smoke test in production
 SMOKE_AT = "mlgate.smoke_at"
-# JSON: the serving input example, its sha256 and the predictions the version gives for it, computed
-# locally by a passing smoke test (when, by whom, with what), so the next endpoint smoke need not load it
+# before `mlgate migrate`: the smoke reference as JSON (now the file SMOKE_REFERENCE_ARTIFACT)
 SMOKE_REFERENCE = "mlgate.smoke.reference"
 ROLLED_BACK_REASON = "mlgate.rolled_back_reason"
 RECORD_RUN = "mlgate.record_run_id"  # run holding mlgate's artifacts when the version has none
 CONTRACT_NAME = "mlgate.contract.name"
 CONTRACT_VERSION = "mlgate.contract.version"
 CONTRACT_SHA256 = "mlgate.contract.sha256"
-# one tag per approval or rejection, never rewritten: mlgate.approval.<stage>.<time ns>.<random>, JSON
-# (decision, by, at, comment, policy hash and gate report in force); see mlgate.registry.approvals
+# a decision's key, mlgate.approval.<stage>.<time ns>.<random>: the name of its run's tag, and before
+# `mlgate migrate` a version tag holding its JSON (now a run of the history experiment; mlgate.registry.approvals)
 APPROVAL_PREFIX = "mlgate.approval."
 
 
@@ -66,6 +65,9 @@ IS_LOCK = "mlgate.lock"
 ARTIFACT_DIR = "mlgate"
 CARD_ARTIFACT = "mlgate/model_card.yaml"
 CONTRACT_ARTIFACT = "mlgate/contract.yaml"
+# JSON: the serving input example, its sha256 and the predictions the version gives for it, computed
+# locally by a passing smoke test (when, by whom, with what), so the next endpoint smoke need not load it
+SMOKE_REFERENCE_ARTIFACT = "mlgate/smoke_reference.json"
 
 
 def version_artifact_dir(name: str, version: str | int) -> str:

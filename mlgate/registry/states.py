@@ -105,6 +105,7 @@ class ReadOnce(Registry):
 
     def __init__(self, registry: Registry) -> None:
         super().__init__(registry.client, registry.settings, registry.clock)
+        self.history_experiments = registry.history_experiments  # ids that never change: shared
         self._models: dict[str, RegisteredModel] = {}
 
     def model(self, name: str) -> RegisteredModel:

@@ -148,13 +148,19 @@ class Timeline:
     """Every transition of one model, folded once; ask it for the state at any moment."""
 
     def __init__(
-        self, model: str, names: Aliases, transitions: Iterable[Transition], created: float | None = None
+        self,
+        model: str,
+        names: Aliases,
+        transitions: Iterable[Transition],
+        created: float | None = None,
+        settled: frozenset[str] | None = None,
     ) -> None:
         self.model = model
         self.names = names
         self.roles = tuple(r for r in ROLES if hasattr(names, r))
         self.transitions = sorted(transitions, key=lambda t: (t.effective if t.finished else t.began, t.began))
         self.created = created
+        self.settled = settled  # a recent slice (mlgate.registry.window): the roles a managed operation in it settled
         self._fold()
 
     @classmethod
@@ -218,6 +224,8 @@ class Timeline:
 
     def known(self, role: str, managed_only: bool = True) -> bool:
         """Whether the history ever set or removed ``role``'s alias (else it cannot say where it belongs)."""
+        if self.settled is not None and role in self.settled:
+            return True
         return any(
             role in t.moves and t.finished and not (managed_only and t.action == UNMANAGED_CHANGE)
             for t in self.transitions
@@ -285,7 +293,7 @@ def _moves_of(tr: Transition, state: dict[str, str | None], role_of: Callable[[s
     elif action == "promote-staging" and to:
         moves[STAGING] = to
     elif action in ENTER_PRODUCTION and to:
-        previous = state.get(PRODUCTION)
+        previous = state.get(PRODUCTION, tr.event.from_version)  # in a slice of the history: as the event says
         moves[PRODUCTION] = to
         if state.get(CANARY) is not None and (state.get(CANARY) == to or action == "rollback"):
             moves[CANARY] = None
@@ -322,6 +330,35 @@ def _moves_of(tr: Transition, state: dict[str, str | None], role_of: Callable[[s
         lkg = details.get("last_known_good")
         moves[LAST_KNOWN_GOOD] = str(lkg) if lkg else None
     tr.moves = moves
+
+
+def settles(tr: Transition, role_of: Callable[[str | None], str | None]) -> set[str]:
+    """The roles whose alias a finished operation leaves where it alone says, whatever held them before.
+
+    The bounded reads (mlgate.registry.window) stop once every role is settled. A rollout's start, end or
+    abort settles the shadow alias and its end the canary too (mlgate runs one rollout at a time)."""
+    action, details = tr.action, tr.details
+    found: set[str] = set()
+    if not tr.finished:
+        return found
+    if action == "promote-staging" and tr.event.to_version is not None:
+        found.add(STAGING)
+    elif action in ENTER_PRODUCTION and tr.event.to_version is not None:
+        found.add(PRODUCTION)
+        found |= {CANARY} if action == "rollback" else {CANARY, SHADOW} if action == "rollout-complete" else set()
+    elif action in CANARY_WEIGHT_SET and tr.event.to_version is not None:
+        weight = _number(details.get("weight"))
+        found |= {CANARY} if weight is not None and weight > 0 else {SHADOW} if weight == 0 else set()
+        if action == "rollout-start":
+            found.add(SHADOW)
+    elif action in CANARY_REMOVED:
+        found |= {CANARY, SHADOW} if action == "rollout-abort" else {CANARY}
+    elif action in (UNMANAGED_CHANGE, UNMANAGED_REVERTED):
+        role = role_of(details.get("alias"))
+        found |= {role} if role is not None else set()
+    if "last_known_good" in details and action in LAST_KNOWN_GOOD_REFRESHED:
+        found.add(LAST_KNOWN_GOOD)
+    return found
 
 
 def load(registry: Registry, name: str) -> Timeline:

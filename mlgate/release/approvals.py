@@ -27,8 +27,9 @@ from mlgate.registry.approvals import (
     REJECT,
     Decision,
     acting_user,
-    decisions_of,
+    decisions_for,
     refresh_description,
+    stored_decisions,
     write_decision,
 )
 
@@ -115,7 +116,7 @@ def _complete(registry: Registry, name: str, mv: ModelVersion) -> None:
         for e in registry.events(name, version=version)
         if e.action.startswith(DECISIONS) and e.to_version == version
     }
-    for d in decisions_of(dict(mv.tags or {})):
+    for d in decisions_for(registry, mv):
         if d.key not in logged:
             registry.record_event(
                 Event(
@@ -189,7 +190,7 @@ def decide(
             raise ApprovalRefused(f"{where}: {why}", "ask someone the policy names (mlflow_config/policy.yaml)")
         tags = dict(mv.tags or {})
         before = verdict_of(registry, mv, stage, rule, policy.sha256)
-        _refuse_repeat(before, decisions_of(tags, stage), who, decision, where)
+        _refuse_repeat(before, decisions_for(registry, mv, stage), who, decision, where)
         record = Decision(
             decision, stage, who, now, comment, identity, policy.sha256, _report_in_force(tags, stage)
         )  # fmt: skip
@@ -212,7 +213,8 @@ def decide(
 
 def summaries(registry: Registry, name: str, versions: list[ModelVersion]) -> dict[str, str]:
     """version -> where its approvals stand (for `mlgate status`), for the versions anyone decided on."""
-    decided = [mv for mv in versions if decisions_of(dict(mv.tags or {}))]
+    stored = stored_decisions(registry, name)  # one search for every version
+    decided = [(mv, mine) for mv in versions if (mine := decisions_for(registry, mv, stored=stored))]
     if not decided:
         return {}
     try:
@@ -220,9 +222,8 @@ def summaries(registry: Registry, name: str, versions: list[ModelVersion]) -> di
     except PolicyError:
         policy = None  # status still shows the decisions, without judging them
     found = {}
-    for mv in decided:
+    for mv, by_stage in decided:
         parts = []
-        by_stage = decisions_of(dict(mv.tags or {}))
         for stage in sorted({d.stage for d in by_stage}):
             rule = approval_rule(policy, stage) if policy is not None else None
             mine = [d for d in by_stage if d.stage == stage]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate.config import redact_uri
 from mlgate.config.moments import iso
 from mlgate.exceptions import NotRecorded
-from mlgate.registry import timeline
+from mlgate.registry import timeline, window
 from mlgate.serving.record import PredictionStore, default_store_url
 from mlgate.serving.router import CANARY, PRODUCTION
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mlgate.registry.timeline import AliasState, Transition
 
 ROUTE_ROLES = {PRODUCTION: timeline.PRODUCTION, CANARY: timeline.CANARY}
+RECORDED_AFTER_SECONDS = 300.0  # an operation that records its move once done (rollout-complete) is read this far on
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,13 @@ def which(registry: Registry, name: str, request_id: str, store: PredictionStore
         raise NotRecorded(f"no request {request_id!r} to {name} in the prediction record ({_store(store)})", hint)
     caller = next((a for a in found if a["route"] != "shadow"), found[0])
     others = [a for a in found if a is not caller]
-    history = timeline.load(registry, name)
     moment, version, route = float(caller["ts"]), str(caller["version"]), str(caller["route"])
+    role = ROUTE_ROLES.get(route) or window.role_of(registry.settings.aliases, route)
+    want = (role, version) if role is not None else None
+    history = window.window(registry, name, moment, ahead=RECORDED_AFTER_SECONDS, want=want)  # bounded reads
     state = history.state_at(moment)
-    role = ROUTE_ROLES.get(route) or history.role_of(route)
+    if role == timeline.PRODUCTION and _holds(history, state, timeline.CANARY, version):
+        role = timeline.CANARY  # a pinned gateway behind a load balancer records every answer as production
     placed, after = history.placed(role, version, moment) if role is not None else (None, False)
     notes = _notes(history, state, role, version, moment, placed, after)
     for other in others:
@@ -126,6 +130,12 @@ def _notes(
     for running in state.in_progress:
         notes.append(f"under way at that moment: {running.describe()}")
     return notes
+
+
+def _holds(history: timeline.Timeline, state: AliasState, role: str, version: str) -> bool:
+    """True when ``version`` held ``role``'s alias, and not production's, at that moment."""
+    held = state.aliases
+    return held.get(history.alias_of(role)) == version and held.get(history.alias_of(timeline.PRODUCTION)) != version
 
 
 def _store(store: PredictionStore) -> str:

@@ -163,7 +163,8 @@ class PredictionStore:
         route: str | None = None,
         inputs: bool = True,
     ) -> pd.DataFrame:
-        """Recorded rows (one per predicted input row), oldest first, with one column per input feature.
+        """Recorded rows (one per predicted input row), oldest first, with one column per input feature
+        (a shadow's rows carry the inputs of the caller's answer to the same request).
 
         ``inputs=False`` leaves the input features out: decoding them is most of the cost of a
         large window, and canary analysis needs only status, latency and predictions.
@@ -182,6 +183,8 @@ class PredictionStore:
         with self.engine.connect() as conn:
             result = conn.execute(query)
             raw = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            if inputs and not raw.empty:
+                _caller_inputs(conn, model, raw)
         if raw.empty:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in [*COLUMNS, "request_id"]})
         frame = raw[[*COLUMNS, "request_id"]].copy()
@@ -213,6 +216,29 @@ class PredictionStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _caller_inputs(conn: sa.Connection, model: str, raw: pd.DataFrame) -> None:
+    """Give a shadow's rows the inputs of the caller's answer to the same request (a shadow records none)."""
+    t = _TABLE
+    bare = ((raw["route"] == "shadow") & (raw["inputs"].isna() | (raw["inputs"] == "{}"))).to_numpy()
+    if not bare.any():
+        return
+    ids = raw.loc[bare, "request_id"].unique().tolist()
+    found: dict[tuple[str, int], str] = {}
+    for at in range(0, len(ids), 500):  # bounded IN lists
+        query = (
+            sa.select(t.c.request_id, t.c.inputs)
+            .where(t.c.model == model, t.c.route != "shadow", t.c.request_id.in_(ids[at : at + 500]))
+            .order_by(t.c.id)
+        )
+        seen: dict[str, int] = {}
+        for request_id, inputs in conn.execute(query):
+            row = seen.get(request_id, 0)
+            seen[request_id] = row + 1
+            found.setdefault((request_id, row), inputs)
+    rows = raw.loc[bare].groupby(["request_id", "version"], sort=False).cumcount()
+    raw.loc[bare, "inputs"] = [found.get((r, int(n))) for r, n in zip(raw.loc[bare, "request_id"], rows, strict=True)]
 
 
 def _rows(item: Served) -> list[dict[str, Any]]:

@@ -3,12 +3,18 @@
     calibration = calibrate(reference_proba, reference_labels)     # on the version's evaluation set
     estimates = estimate(calibration, served_proba)                # {metric: Estimate(value, low, high)}
 
-Each class's probability is calibrated on labelled reference data (isotonic regression, one class
-against the rest, rows renormalised), so that a calibrated probability is the chance the label is
-that class. The expected confusion matrix of served rows follows: accuracy is the mean calibrated
-probability of the predicted class; F1 comes from expected true and false positives; ROC AUC from the
-expected positives and negatives under each score. The band is the 2.5-97.5 % range of the metric
-when labels are drawn from the calibrated probabilities (the sampling noise of a window of that size).
+Each class's score (one against the rest) gets a calibration map only where it helps, as in
+NannyML's CBPE: isotonic maps fitted on ``FOLDS - 1`` folds of the reference are scored (Brier) on
+the held-out fold (cross-fitting); when they do not beat the raw score, the raw score is kept. A
+map's steps are Beta posterior means with ``PRIOR_ROWS`` pseudo-rows at the step's raw score, so a
+small reference (the demo's 140 rows) never yields a certain 0 or 1 that makes served rows sure hits.
+The expected confusion matrix of served rows follows: accuracy is the mean calibrated probability
+of the predicted class; F1 comes from expected true and false positives; ROC AUC from the expected
+positives and negatives under each score. The band is the 2.5-97.5 % range of the metric when labels
+are drawn from ``RESAMPLES`` maps refitted on bootstrap resamples of the reference, each step drawn
+from its posterior (a step that saw no error is not certain either), a map refitted even where the
+raw score is kept: the noise of a window of that size plus the calibration's own. The refits are
+made once per reference; a window costs only the maps' look-ups and the draws.
 The estimate holds while P(label | score) stays what it was on the reference (covariate shift);
 a change of the concept itself needs labels (realized metrics) to be seen.
 """
@@ -22,7 +28,11 @@ import numpy as np
 
 ESTIMATED = ("accuracy", "f1", "roc_auc")  # names from the metric vocabulary (mlgate.stats.metrics)
 DRAWS = 400  # label sets drawn for the band, spread over the calibration's resamples
-RESAMPLES = 10
+RESAMPLES = 20  # bootstrap refits of the calibration: its own uncertainty in the band
+FOLDS = 5  # cross-fitting: is a map better than the raw score on rows it was not fitted on
+PRIOR_ROWS = 5.0  # pseudo-rows (spread over the reference) that pull a map towards the raw score
+_IDENTITY = (np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+_Maps = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]  # per class: a map's x knots, its y at them
 
 
 @dataclass(frozen=True)
@@ -39,12 +49,13 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per-class isotonic maps from a score to the chance of that class, fitted on labelled reference rows."""
+    """Per-class maps from a score to the chance of that class (the identity where calibrating does not help)."""
 
     classes: tuple[Any, ...]
-    thresholds: tuple[np.ndarray, ...]  # per class: the fitted map's x knots
-    values: tuple[np.ndarray, ...]  # per class: the fitted map's y at those knots
+    thresholds: tuple[np.ndarray, ...]  # per class: the map's x knots
+    values: tuple[np.ndarray, ...]  # per class: the map's y at those knots
     resamples: tuple[Calibration, ...] = ()  # fitted on bootstrap resamples of the reference: its own uncertainty
+    calibrated: tuple[bool, ...] = ()  # per class: a map is used (it beat the raw score on held-out folds)
 
     def apply(self, proba: Any) -> np.ndarray:
         """Calibrated class probabilities of rows of raw probabilities (columns in ``classes`` order)."""
@@ -64,8 +75,9 @@ def calibrate(proba: Any, labels: Any, classes: Any = None, resamples: int = RES
     """Fit the calibration on reference rows: raw probabilities and their true labels.
 
     ``classes``: the labels in the probability columns' order (default: the sorted distinct labels,
-    as scikit-learn's ``predict_proba`` orders them). ``resamples`` bootstrap fits carry the
-    calibration's own uncertainty (a small reference set) into the band.
+    as scikit-learn's ``predict_proba`` orders them). Whether each class gets a map is decided by
+    cross-fitting; ``resamples`` bootstrap refits carry the calibration's own uncertainty (a small
+    reference set) into the band.
     """
     y = np.asarray(labels)
     known = tuple(np.unique(y).tolist()) if classes is None else tuple(np.asarray(classes).tolist())
@@ -75,26 +87,68 @@ def calibrate(proba: Any, labels: Any, classes: Any = None, resamples: int = RES
     if len(y) != raw.shape[0]:
         raise ValueError(f"{raw.shape[0]} probability rows but {len(y)} labels")
     rng = np.random.default_rng(seed)
-    picks = [rng.integers(0, len(y), len(y)) for _ in range(resamples)]
-    fits = [_fit(raw[i], y[i], known) for i in picks]
-    return Calibration(*_fit(raw, y, known), tuple(Calibration(*fit) for fit in fits))
+    columns = (1,) if len(known) == 2 else tuple(range(len(known)))  # two classes: the second's map gives both
+    targets = {k: (y == known[k]).astype(float) for k in columns}
+    flags = tuple(k in columns and _helps(raw[:, k], targets[k], rng) for k in range(len(known)))
+    ones = np.ones(len(y))
+
+    def maps(weights: np.ndarray, draw: np.random.Generator | None) -> _Maps:
+        # a resample (``draw``) refits every map, the raw score's too: the chance that raw is right is uncertain
+        fitted = [flags[k] or (draw is not None and k in columns) for k in range(len(known))]
+        fits = [_isotonic(raw[:, k], targets[k], weights, draw) if fitted[k] else _IDENTITY for k in range(len(known))]
+        return tuple(f[0] for f in fits), tuple(f[1] for f in fits)
+
+    refits = tuple(
+        Calibration(known, *maps(rng.multinomial(len(y), ones / len(y)).astype(float), rng), calibrated=flags)
+        for _ in range(resamples)
+    )
+    return Calibration(known, *maps(ones, None), refits, flags)
 
 
-def _fit(
-    raw: np.ndarray, y: np.ndarray, known: tuple[Any, ...]
-) -> tuple[tuple[Any, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    from sklearn.isotonic import IsotonicRegression
+def _helps(score: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> bool:
+    """Whether isotonic maps fitted on the other folds score (Brier) better than the raw score on held-out rows."""
+    n, positives = len(target), int(target.sum())
+    if min(positives, n - positives) < FOLDS:
+        return False  # too few rows of a class to fit on some folds and judge on the others
+    fold = np.empty(n, dtype=int)  # stratified: each class's rows dealt over the folds in a random order
+    for value in (0.0, 1.0):
+        rows = np.flatnonzero(target == value)
+        fold[rng.permutation(rows)] = np.arange(len(rows)) % FOLDS
+    held_out = np.empty(n)
+    for f in range(FOLDS):
+        train = fold != f
+        knots, values = _isotonic(score[train], target[train], np.ones(int(train.sum())), None)
+        held_out[~train] = np.interp(score[~train], knots, values)
+    return bool(np.mean((held_out - target) ** 2) < np.mean((score - target) ** 2))
 
-    thresholds, values = [], []
-    for k, label in enumerate(known):
-        if len(known) == 2 and k == 0:  # two classes: the second's map gives both (apply uses 1 - p)
-            thresholds.append(np.array([0.0, 1.0]))
-            values.append(np.array([0.0, 1.0]))
-            continue
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw[:, k], (y == label).astype(float))
-        thresholds.append(np.asarray(iso.X_thresholds_, dtype=float))
-        values.append(np.asarray(iso.y_thresholds_, dtype=float))
-    return known, tuple(thresholds), tuple(values)
+
+def _isotonic(
+    score: np.ndarray, target: np.ndarray, weights: np.ndarray, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """An isotonic map fitted with row ``weights``; each step's value is the mean of its Beta posterior.
+
+    The prior is ``PRIOR_ROWS`` pseudo-rows at the step's mean raw score, so a step that saw no error
+    on a few rows is close to its raw score's error rate, never a certain 0 or 1. With ``rng``, each
+    step is drawn from that posterior instead (the uncertainty of a step, which a bootstrap of a
+    step without errors cannot show).
+    """
+    from sklearn.isotonic import isotonic_regression
+
+    keep = weights > 0
+    x, row = np.unique(score[keep], return_inverse=True)  # tied scores pooled, as IsotonicRegression does
+    w = np.bincount(row, weights[keep])
+    positives = np.bincount(row, weights[keep] * target[keep])
+    fitted = isotonic_regression(positives / w, sample_weight=w, y_min=0.0, y_max=1.0)
+    step = np.concatenate([[0], np.cumsum(np.diff(fitted) > 1e-12)])  # score -> its step (a run of equal values)
+    mass = np.bincount(step, w)
+    hits = np.bincount(step, positives)
+    prior = PRIOR_ROWS * np.clip(np.bincount(step, w * x) / mass, 0.0, 1.0)
+    a = np.maximum(hits + prior, 1e-3)  # a raw score of exactly 0 or 1 still leaves its step uncertain
+    b = np.maximum(mass - hits + PRIOR_ROWS - prior, 1e-3)
+    values = a / (a + b) if rng is None else np.maximum.accumulate(rng.beta(a, b))  # steps never fall
+    first = np.searchsorted(step, np.arange(len(mass)), side="left")
+    last = np.searchsorted(step, np.arange(len(mass)), side="right") - 1
+    return np.column_stack([x[first], x[last]]).ravel(), np.repeat(values, 2)
 
 
 def estimate(

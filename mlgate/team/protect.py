@@ -30,6 +30,7 @@ from mlgate.team.unmanaged import (
     alert_owner,
     explained_by,
     moved,
+    recent_history,
     record_change,
 )
 from mlgate.traffic import router_for
@@ -148,14 +149,14 @@ def put_back(
     """
     stage = stage_of(registry, alias) or timeline.STAGING  # only aliases that carry a stage are protected
     reading = states.ReadOnce(registry)
-    history = Timeline.load(reading, name)
+    history = recent_history(reading, name, at, slack, managed_only=True)  # bounded reads
     explained = explained_by(history, alias, version, at, slack)
     aliases = reading.aliases(name)
     if explained and _settled(where_it_belongs(reading, history, stage, aliases), aliases.get(alias)):
         return Protected(True, False, explained)
     with registry.lock(name, f"{PUT_BACK} {alias!r} moved outside mlgate"):
         reading = states.ReadOnce(registry)  # aliases, tags and history from one read, under the lock
-        history = Timeline.load(reading, name)
+        history = recent_history(reading, name, at, slack, managed_only=True)
         aliases = reading.aliases(name)
         explained = explained_by(history, alias, version, at, slack)
         change = None if explained else record_change(registry, history, name, alias, version, payload, delivery_id)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mlgate.alerts import Alert
-from mlgate.registry import Event, timeline
+from mlgate.registry import Event, timeline, window
 
 if TYPE_CHECKING:
     from mlgate.alerts import AlertRouter, Notification
@@ -25,6 +25,7 @@ UNMANAGED_ACTION = timeline.UNMANAGED_CHANGE
 REVERTED_ACTION = timeline.UNMANAGED_REVERTED
 IGNORED_ACTIONS = (UNMANAGED_ACTION, "register")  # they move no alias mlgate made
 CLOCK_SLACK_SECONDS = 2.0
+REDELIVERY_SECONDS = 24 * 3600.0  # unmanaged changes read back this far to record a redelivered move once
 PUT_BACK = "put back alias"  # the purpose of the lock the receiver holds to put a protected alias back
 _MISSING = object()
 
@@ -64,6 +65,18 @@ def explained_by(
         if _made_it(tr, role, version):
             return f"mlgate {tr.action} (op {tr.op_id})"
     return None
+
+
+def recent_history(
+    registry: Registry, name: str, at: float, slack: float = CLOCK_SLACK_SECONDS, managed_only: bool = False
+) -> Timeline:
+    """What an alias event at ``at`` needs of the history, read bounded (mlgate.registry.window): every
+    alias-moving operation since just before it, the unmanaged changes MLflow may still redeliver, and
+    back to the operation that settled each stage (``managed_only``: the last move mlgate made)."""
+    since = at - slack - 1.0
+    recent = dict.fromkeys(window.MOVING, since)
+    recent[UNMANAGED_ACTION] = min(since, at - REDELIVERY_SECONDS)
+    return window.window(registry, name, managed_only=managed_only, recent=recent)
 
 
 def moved(alias: str, version: str | None) -> str:

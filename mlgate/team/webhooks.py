@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate.exceptions import ConfigError, MlgateError, ModelNotFound
 from mlgate.extras import require_extra
-from mlgate.registry import keys, timeline
+from mlgate.registry import keys
 from mlgate.registry import webhooks as stored_webhooks
 from mlgate.team.protect import REVERT, protection, put_back
 from mlgate.team.unmanaged import (
@@ -32,6 +32,7 @@ from mlgate.team.unmanaged import (
     explained_by,
     lock_explains,
     moved,
+    recent_history,
     record_change,
     recorded_change,
 )
@@ -181,7 +182,9 @@ def explain_alias_change(
     mlgate.team.unmanaged.explained_by (the operation running then, or the newest one begun before,
     moved that alias to that version).
     """
-    return lock_explains(registry, name) or explained_by(timeline.load(registry, name), alias, version, at, slack)
+    return lock_explains(registry, name) or explained_by(
+        recent_history(registry, name, at, slack), alias, version, at, slack
+    )
 
 
 def process_delivery(
@@ -215,7 +218,7 @@ def process_delivery(
     explained = explain_alias_change(registry, name, alias, version, at, slack)
     if explained:
         return outcome(True, False, explained)
-    history = timeline.load(registry, name)
+    history = recent_history(registry, name, at, slack)
     if recorded_change(history, delivery_id) is not None:
         return outcome(False, False, "already recorded (redelivery)")
     record_change(registry, history, name, alias, version, payload, delivery_id)

@@ -163,12 +163,10 @@ def register_recorded(
 
     Writes what `mlgate register` writes: card tags and artifact, description, contract tags and file.
     """
-    import json
-
     import yaml
 
     raw_card = card if card is not None else card_dict()
-    tags = {keys.CARD: json.dumps(raw_card, sort_keys=True), keys.STATUS: "candidate"}
+    tags = {keys.STATUS: "candidate"}  # the card itself: the file below, as `mlgate register` writes it
     text = description
     try:
         parsed = parse_card(raw_card)

@@ -27,7 +27,7 @@ from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed
 from mlgate.gate.spec import CheckSpec, allowed_params, boolean
 from mlgate.registry import keys
-from mlgate.registry.approvals import Decision, decisions_of
+from mlgate.registry.approvals import Decision, decisions_for
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -267,9 +267,9 @@ def evaluate(
 
 
 def verdict_of(registry: Registry, mv: ModelVersion, stage: str, rule: Rule, policy_sha256: str) -> Verdict:
-    """The Verdict for one version, read from the registry (its tags, the model's history, its authors)."""
+    """The Verdict for one version, read from the registry (its decisions, the model's history, its authors)."""
     failures = gate_failures(registry.events(mv.name, version=str(mv.version)), str(mv.version), stage)
-    decisions = decisions_of(dict(mv.tags or {}), stage)
+    decisions = decisions_for(registry, mv, stage)
     return evaluate(rule, decisions, policy_sha256, failures, authors_of(registry, mv), registry.settings, stage)
 
 

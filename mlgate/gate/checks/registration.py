@@ -7,7 +7,7 @@ from typing import Any
 from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed
 from mlgate.gate.spec import CheckSpec, no_params
-from mlgate.registry.card import card_from_tags, card_problems
+from mlgate.registry.card import stored_card
 from mlgate.registry.describe import card_part
 
 AREA = "registry"
@@ -15,11 +15,9 @@ AREA = "registry"
 
 def card_complete(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     """The model card names owner, intended use, description and training data (with its sha256)."""
-    problems = card_problems(ctx.tags)
-    if problems:
+    card, problems = stored_card(ctx.registry, ctx.model_version)
+    if card is None:
         return failed("model card incomplete: " + "; ".join(problems), "fix the card and register the version again")
-    card = card_from_tags(ctx.tags)
-    assert card is not None
     return passed(
         f"owner {card.owner}; training data {card.training_data_name} (sha256 {card.training_data_sha256[:12]}…)"
     )

@@ -8,7 +8,7 @@ from mlgate.gate.context import GateContext
 from mlgate.gate.report import Outcome, failed, passed, warned
 from mlgate.gate.spec import CheckSpec, allowed_params, boolean, no_params
 from mlgate.registry import keys, states
-from mlgate.registry.card import card_from_tags
+from mlgate.registry.card import stored_card
 
 AREA = "rollback"
 
@@ -37,7 +37,7 @@ def last_known_good(ctx: GateContext, params: dict[str, Any]) -> Outcome:
 
 def data_migrations(ctx: GateContext, params: dict[str, Any]) -> Outcome:
     """Every data migration of this release is declared reversible or not (irreversible ones are called out)."""
-    card = card_from_tags(ctx.tags)
+    card, _ = stored_card(ctx.registry, ctx.model_version)
     if card is None:
         return failed("no model card on the version, so its data migrations are unknown", "register it with a card")
     if not card.data_migrations:

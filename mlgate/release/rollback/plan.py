@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate.alerts import on_duty
 from mlgate.exceptions import MlgateError, RollbackError
 from mlgate.registry import Event, keys, states
-from mlgate.registry.card import card_from_tags
+from mlgate.registry.card import stored_card
 from mlgate.release.rollout.state import load_state
 from mlgate.release.smoke.deploy import describe_post_deploy_smoke
 from mlgate.release.smoke.result import SmokeResult
@@ -80,7 +80,9 @@ class RollbackResult:
         }
 
 
-def _migrations_between(versions: list[ModelVersion], target: ModelVersion, changed: list[str]) -> list[dict[str, Any]]:
+def _migrations_between(
+    registry: Registry, versions: list[ModelVersion], target: ModelVersion, changed: list[str]
+) -> list[dict[str, Any]]:
     """Data migrations of the releases after ``target``: those that held production since, and ``changed``."""
     since = (target.tags or {}).get(keys.PRODUCTION_AT, "")
     found: list[dict[str, Any]] = []
@@ -90,7 +92,7 @@ def _migrations_between(versions: list[ModelVersion], target: ModelVersion, chan
         later = tags.get(keys.HELD_PRODUCTION) == "true" and tags.get(keys.PRODUCTION_AT, "") > since
         if v == str(target.version) or not (later or v in changed):
             continue
-        card = card_from_tags(tags)
+        card, _ = stored_card(registry, mv)
         if card is None:
             found.append({"version": v, "name": None, "reversible": None, "description": "no model card stored"})
             continue
@@ -174,7 +176,7 @@ def plan_rollback(
             smoke_test=smoke_text,
             canary=rollout.version,
             action=ABORT_ROLLOUT,
-            migrations=_migrations_between([canary_mv], by_version[current], [rollout.version]),
+            migrations=_migrations_between(registry, [canary_mv], by_version[current], [rollout.version]),
             decision_owner=owner,
             rollout={"version": rollout.version, "status": rollout.status, "weight": rollout.weight},
             notes=[f"to roll production back as well, run `mlgate rollback {name}` again after this"],
@@ -233,7 +235,7 @@ def plan_rollback(
         smoke_test=describe_post_deploy_smoke(registry, name, version),
         canary=canary,
         action=ROLLBACK,
-        migrations=_migrations_between(versions, target, changed),
+        migrations=_migrations_between(registry, versions, target, changed),
         decision_owner=owner,
         rollout={"version": rollout.version, "status": rollout.status, "weight": rollout.weight}
         if rollout is not None and rollout.active

@@ -328,9 +328,14 @@ def test_on_a_basic_auth_server_the_decision_is_the_authenticated_users_whatever
             api.approve(name, version, registry=innocent)  # four eyes sees through the actor setting
     with credentials(reader, "reader-password-1"), pytest.raises(PermissionDenied):
         api.reject(name, version, comment="no", registry=Registry.from_settings(claims_admin))
+    auth_server.create_user(second := f"second-{name[-6:]}", "second-password-1")
+    auth_server.grant(second, name, "EDIT")
+    with credentials(second, "second-password-1"):
+        api.approve(name, version, comment="also ok", registry=Registry.from_settings(claims_admin))
     with credentials(auth_server.admin, auth_server.admin_password):
-        assert [d.by for d in decisions_of(dict(admin.version(name, version).tags))] == [reviewer]
-        # the reviewer may not write to the history experiment: the decision went to the old tag home, read as usual
-        assert [d.by for d in decisions_for(admin, admin.version(name, version))] == [reviewer]
+        # the first decision created mlgate-approvals/<model> (its creator owns it); the second approver may not
+        # write there: that decision went to the old tag home, and both are read as usual
+        assert [d.by for d in decisions_of(dict(admin.version(name, version).tags))] == [second]
+        assert [d.by for d in decisions_for(admin, admin.version(name, version))] == [reviewer, second]
         card, problems = stored_card(admin, admin.version(name, version))  # the card file, through the server
         assert card is not None and problems == [], problems

@@ -57,7 +57,7 @@ def test_events_are_still_recorded_after_the_history_experiment_was_deleted(
 ) -> None:
     api.register(NAME, model_uri, card_path, registry=registry)
     exp = history.experiment_id(registry, NAME)
-    assert exp is not None and registry.history_experiments[NAME] == exp  # cached
+    assert exp is not None and registry.history_experiments[history.experiment_name(NAME)] == exp  # cached
     registry.client.delete_experiment(exp)  # someone deletes it in the MLflow UI
     registry.record_event(Event("rollout-step", NAME, "1", "1", actor="ci", reason="after the delete"))
     assert [e.reason for e in api.history(NAME, limit=1, registry=registry)] == ["after the delete"]

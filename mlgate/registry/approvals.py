@@ -1,14 +1,15 @@
 """Approval records of a version: one run per decision (never rewritten), its encoding, the acting user, description.
 
-A decision is written as its own run in the model's history experiment (``mlgate-history/<model>``,
-tags ``mlgate.record = approval``, the version, and the decision as JSON under its key
+A decision is written as its own run in the model's approvals experiment (``mlgate-approvals/<model>``,
+apart from the history, so reading the decisions does not grow with it; tags ``mlgate.record = approval``,
+the version, and the decision as JSON under its key
 ``mlgate.approval.<stage>.<time ns>.<random>``), so two people deciding at once never overwrite each
 other (no read-modify-write) and the version's page in the MLflow UI shows no JSON. Reading them back
 is one filtered search (:func:`stored_decisions`, :func:`decisions_for`); what they add up to is the
 ``approval`` gate check's business.
 
 Before, each decision was a version tag under its key, holding the JSON: such tags are read too, and a
-user who may edit the model but not write to its history experiment (an approver under basic-auth)
+user who may edit the model but not write to its approvals experiment (an approver under basic-auth)
 still records decisions there; ``mlgate migrate`` moves them (mlgate.registry.version_migration).
 """
 
@@ -35,7 +36,7 @@ DECISIONS = (APPROVE, REJECT)
 MAX_COMMENT = 1000
 DESCRIPTION_HEADING = "### Approvals"
 CURRENT_USER_ENDPOINT = "/api/2.0/mlflow/users/current"  # MLflow's basic-auth app: who these credentials are
-RECORD_TAG = "mlgate.record"  # on a run of the history experiment that is not an event: what it holds
+RECORD_TAG = "mlgate.record"  # on a run of a companion experiment that is not an event: what it holds
 RECORD_KIND = "approval"
 KEY_TAG = "mlgate.approval.key"  # the decision's key (as the old tag's name): sorts by time, unique
 VERSION_TAG = "mlgate.approval.version"
@@ -118,11 +119,11 @@ def rejection_after(decisions: list[Decision], stage: str, since: str | None) ->
 def write_decision(registry: Registry, name: str, version: str, decision: Decision, key: str = "") -> Decision:
     """Record ``decision`` as its own run (one write, nothing read first); returns it with its key.
 
-    Without write permission on the model's history experiment, as its own version tag (the old home)."""
+    Without write permission on the model's approvals experiment, as its own version tag (the old home)."""
     key = key or new_key(decision.stage)
     text = decision.to_json()
     try:
-        exp = history.experiment_id(registry, name, create=True)
+        exp = history.experiment_id(registry, name, create=True, prefix=history.APPROVALS_PREFIX)
         tags = {RECORD_TAG: RECORD_KIND, KEY_TAG: key, VERSION_TAG: str(version), STAGE_TAG: decision.stage}
         for i in range(0, max(len(text), 1), _CHUNK):
             tags[JSON_TAG if i == 0 else f"{JSON_TAG}.{i // _CHUNK}"] = text[i : i + _CHUNK]
@@ -158,7 +159,7 @@ def _from_run(run: Any) -> tuple[str, Decision] | None:
 
 def stored_decisions(registry: Registry, name: str, version: str | None = None) -> dict[str, list[Decision]]:
     """version -> its decisions kept as runs (of ``version`` only, when given), oldest first: one filtered search."""
-    exp = history.experiment_id(registry, name)
+    exp = history.experiment_id(registry, name, prefix=history.APPROVALS_PREFIX)
     if exp is None:
         return {}
     terms = [f"tags.`{RECORD_TAG}` = '{RECORD_KIND}'"]

@@ -67,7 +67,7 @@ class Registry:
         self.client = client
         self.settings = settings
         self.clock = clock
-        self.history_experiments: dict[str, str] = {}  # model -> id of its history experiment
+        self.history_experiments: dict[str, str] = {}  # name -> id of a model's history (or approvals) experiment
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:

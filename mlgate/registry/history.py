@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlgate.registry.client import Registry
 
 EXPERIMENT_PREFIX = "mlgate-history/"
+APPROVALS_PREFIX = "mlgate-approvals/"  # approval decisions: their own experiment, so reading them stays small
 KEY_TAG = "mlgate.event.key"  # <time ns, 20 digits>.<op id>.<result>: the event's stable key, sorts by time
 ACTION_TAG = "mlgate.event.action"
 VERSION_TAG = "mlgate.event.to_version"
@@ -47,16 +48,19 @@ def key_seconds(key: str) -> float:
     return int(key.split(".")[0]) / 1e9
 
 
-def experiment_id(registry: Registry, name: str, create: bool = False) -> str | None:
+def experiment_id(registry: Registry, name: str, create: bool = False, prefix: str = EXPERIMENT_PREFIX) -> str | None:
     """The id of the model's history experiment (created when ``create``), cached per Registry object.
+
+    ``prefix``: another of the model's companion experiments (``APPROVALS_PREFIX``: its approval decisions).
 
     A deleted one counts as absent for reading; writing restores it (its name stays taken, and the
     history it held is the audit trail). :func:`write` drops a cached id that no longer takes runs."""
+    title = f"{prefix}{name}"
     cache = registry.history_experiments
-    if name in cache:
-        return cache[name]
+    if title in cache:
+        return cache[title]
     client = registry.client
-    found = registry.call("reading the history experiment", client.get_experiment_by_name, experiment_name(name))
+    found = registry.call("reading the history experiment", client.get_experiment_by_name, title)
     if found is not None and found.lifecycle_stage == "deleted":
         if not create:
             return None
@@ -66,17 +70,17 @@ def experiment_id(registry: Registry, name: str, create: bool = False) -> str | 
 
         kwargs = {}
         if registry.settings.artifact_root:
-            kwargs["artifact_location"] = f"{registry.settings.artifact_root}/{experiment_name(name)}"
+            kwargs["artifact_location"] = f"{registry.settings.artifact_root}/{title}"
         try:
-            client.create_experiment(experiment_name(name), tags={keys.HISTORY_OF: name}, **kwargs)
+            client.create_experiment(title, tags={keys.HISTORY_OF: name}, **kwargs)
         except MlflowException as exc:  # created by another writer at the same moment
             if getattr(exc, "error_code", "") not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise registry._translate("creating the history experiment", exc) from None
-        found = registry.call("reading the history experiment", client.get_experiment_by_name, experiment_name(name))
+        found = registry.call("reading the history experiment", client.get_experiment_by_name, title)
     if found is None:
         return None
-    cache[name] = str(found.experiment_id)
-    return cache[name]
+    cache[title] = str(found.experiment_id)
+    return cache[title]
 
 
 def write(registry: Registry, event: Event, key: str | None = None) -> str:
@@ -84,7 +88,7 @@ def write(registry: Registry, event: Event, key: str | None = None) -> str:
     key = key or new_key(event)
     text = event.to_json()
     try:
-        cached = event.model in registry.history_experiments
+        cached = experiment_name(event.model) in registry.history_experiments
         exp = experiment_id(registry, event.model, create=True)
         try:
             return _write_run(registry, event, key, exp, text)
@@ -92,7 +96,7 @@ def write(registry: Registry, event: Event, key: str | None = None) -> str:
             if not cached or isinstance(exc, (PermissionDenied, RegistryUnavailable)):
                 raise
             # the cached experiment was deleted (or removed for good) since: look it up again, once
-            registry.history_experiments.pop(event.model, None)
+            registry.history_experiments.pop(experiment_name(event.model), None)
             exp = experiment_id(registry, event.model, create=True)
             return _write_run(registry, event, key, exp, text)
     except PermissionDenied:

@@ -42,7 +42,6 @@ KEY_TAG = "mlgate.approval.key"  # the decision's key (as the old tag's name): s
 VERSION_TAG = "mlgate.approval.version"
 STAGE_TAG = "mlgate.approval.stage"
 JSON_TAG = "mlgate.approval.json"  # longer ones continue in mlgate.approval.json.1, .2, ...
-_CHUNK = 7000  # MLflow truncates a run tag value past 8,000 characters
 
 
 @dataclass(frozen=True)
@@ -125,8 +124,7 @@ def write_decision(registry: Registry, name: str, version: str, decision: Decisi
     try:
         exp = history.experiment_id(registry, name, create=True, prefix=history.APPROVALS_PREFIX)
         tags = {RECORD_TAG: RECORD_KIND, KEY_TAG: key, VERSION_TAG: str(version), STAGE_TAG: decision.stage}
-        for i in range(0, max(len(text), 1), _CHUNK):
-            tags[JSON_TAG if i == 0 else f"{JSON_TAG}.{i // _CHUNK}"] = text[i : i + _CHUNK]
+        tags.update(history.chunked(JSON_TAG, text))
         ms = int(key.split(".")[-2]) // 1_000_000
         run_name = f"{decision.decision} v{version} for {decision.stage}"
         run = registry.call(
@@ -143,15 +141,11 @@ def write_decision(registry: Registry, name: str, version: str, decision: Decisi
 
 def _from_run(run: Any) -> tuple[str, Decision] | None:
     tags = run.data.tags
-    key, version = tags.get(KEY_TAG), tags.get(VERSION_TAG)
-    if not key or version is None or JSON_TAG not in tags:
+    key, version, text = tags.get(KEY_TAG), tags.get(VERSION_TAG), history.unchunked(tags, JSON_TAG)
+    if not key or version is None or text is None:
         return None
-    parts, i = [tags[JSON_TAG]], 1
-    while f"{JSON_TAG}.{i}" in tags:
-        parts.append(tags[f"{JSON_TAG}.{i}"])
-        i += 1
     try:
-        decision = Decision.from_json("".join(parts), key)
+        decision = Decision.from_json(text, key)
     except (ValueError, TypeError):
         return None
     return (version, decision) if decision.decision in DECISIONS else None

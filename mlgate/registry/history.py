@@ -116,8 +116,7 @@ def _write_run(registry: Registry, event: Event, key: str, exp: str | None, text
         OP_TAG: event.op_id,
         keys.HISTORY_OF: event.model,
     }
-    for i in range(0, max(len(text), 1), _CHUNK):
-        tags[JSON_TAG if i == 0 else f"{JSON_TAG}.{i // _CHUNK}"] = text[i : i + _CHUNK]
+    tags.update(chunked(JSON_TAG, text))
     ms = int(key.split(".")[0]) // 1_000_000
     run = registry.call(
         "recording an event", registry.client.create_run, exp, start_time=ms, tags=tags, run_name=event.action
@@ -130,17 +129,31 @@ def _write_run(registry: Registry, event: Event, key: str, exp: str | None, text
     return key
 
 
+def chunked(tag: str, text: str) -> dict[str, str]:
+    """``text`` as run tags ``tag``, ``tag.1``, ... (MLflow truncates a run tag value past 8,000 characters)."""
+    return {
+        tag if i == 0 else f"{tag}.{i // _CHUNK}": text[i : i + _CHUNK] for i in range(0, max(len(text), 1), _CHUNK)
+    }
+
+
+def unchunked(tags: dict[str, str], tag: str) -> str | None:
+    """The text :func:`chunked` spread over ``tags`` (None when ``tag`` is absent)."""
+    if tag not in tags:
+        return None
+    parts, i = [tags[tag]], 1
+    while f"{tag}.{i}" in tags:
+        parts.append(tags[f"{tag}.{i}"])
+        i += 1
+    return "".join(parts)
+
+
 def _from_run(run: object) -> Record | None:
     tags = run.data.tags  # type: ignore[attr-defined]
-    key = tags.get(KEY_TAG)
-    if not key or JSON_TAG not in tags:
+    key, text = tags.get(KEY_TAG), unchunked(tags, JSON_TAG)
+    if not key or text is None:
         return None
-    parts, i = [tags[JSON_TAG]], 1
-    while f"{JSON_TAG}.{i}" in tags:
-        parts.append(tags[f"{JSON_TAG}.{i}"])
-        i += 1
     try:
-        return key, Event.from_json("".join(parts))
+        return key, Event.from_json(text)
     except (ValueError, TypeError):
         return None
 

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlgate.exceptions import MlgateError
+from mlgate.serving.router import CANARY, PRODUCTION
+from mlgate.serving.router import SHADOW as SHADOW_ROUTE
 from mlgate.stats.drift import sample_psi
 from mlgate.stats.kpi import query_value
 from mlgate.stats.requests import failed, request_figures
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from mlgate.release.rollout.policy import KpiSpec, RolloutPolicy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
-SHADOW_ROUTE = "shadow"
 WAIT = INCONCLUSIVE  # the older name: too few requests is one way of being inconclusive
 
 
@@ -121,10 +122,11 @@ def side_rows(frame: pd.DataFrame, route: str, version: str | None = None) -> pd
 def route_figures(frame: pd.DataFrame, route: str, version: str | None = None) -> RouteFigures:
     """Requests, failed requests (HTTP >= 400), error rate and p99 latency of one side (each request once);
     the side is ``version``'s rows when it is given, else ``route``'s (see ``side_rows``)."""
-    return _figures(side_rows(frame, route, version), route, version)
+    return side_figures(side_rows(frame, route, version), route, version)
 
 
-def _figures(rows: pd.DataFrame, route: str, version: str | None) -> RouteFigures:
+def side_figures(rows: pd.DataFrame, route: str, version: str | None = None) -> RouteFigures:
+    """The figures of one side's rows (``version``: the side's version, else the versions found in them)."""
     figures = request_figures(rows)
     if version is None:
         version = ",".join(figures.versions) if figures.versions else None
@@ -168,8 +170,8 @@ def analyze(
     them, the rows of routes ``production`` and ``canary``. A figure breaches when it is strictly above its
     threshold. Fewer than ``min_requests`` on either side gives ``wait``.
     """
-    prod_rows, canary_rows = side_rows(frame, "production", production), side_rows(frame, "canary", canary)
-    prod, canary_figures = _figures(prod_rows, "production", production), _figures(canary_rows, "canary", canary)
+    prod_rows, canary_rows = side_rows(frame, PRODUCTION, production), side_rows(frame, CANARY, canary)
+    prod, canary_figures = side_figures(prod_rows, PRODUCTION, production), side_figures(canary_rows, CANARY, canary)
     return _judge(prod_rows, canary_rows, prod, canary_figures, policy, model, since, until)
 
 

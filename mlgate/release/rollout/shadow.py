@@ -15,10 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlgate.release.rollout.analysis import FAIL, PASS, WAIT, Analysis, Criterion, RouteFigures, analyze
+from mlgate.release.rollout.analysis import (
+    FAIL,
+    PASS,
+    SHADOW_ROUTE,
+    WAIT,
+    Analysis,
+    Criterion,
+    analyze,
+    side_figures,
+)
 from mlgate.release.rollout.policy import SHADOW, load_rollout_policy
 from mlgate.stats.drift import NUMERIC_BINS, category_key, sample_psi
-from mlgate.stats.requests import failed, request_figures
+from mlgate.stats.requests import failed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +37,7 @@ if TYPE_CHECKING:
     from mlgate.release.rollout.state import RolloutState
     from mlgate.traffic import TrafficRouter
 
-PRODUCTION_ROUTE, SHADOW_ROUTE = "production", "shadow"
+PRODUCTION_ROUTE = "production"
 
 
 # --- the plan and its traffic ------------------------------------------------------------------------------
@@ -118,12 +127,6 @@ def paired(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     return prod, shadow, pairs
 
 
-def _figures(rows: pd.DataFrame, route: str) -> RouteFigures:
-    f = request_figures(rows)
-    version = ",".join(f.versions) if f.versions else None
-    return RouteFigures(route, version, f.requests, f.errors, f.error_rate, f.latency_p99_ms)
-
-
 def _at_most(name: str, value: float | None, threshold: float, detail: str) -> Criterion:
     return Criterion(name, value, threshold, None if value is None else bool(value <= threshold), detail)
 
@@ -181,7 +184,7 @@ def analyze_shadow(
         "until": until.isoformat() if until else None,
     }
     prod_rows, shadow_rows, pairs = paired(frame)
-    prod, shadow = _figures(prod_rows, PRODUCTION_ROUTE), _figures(shadow_rows, SHADOW_ROUTE)
+    prod, shadow = side_figures(prod_rows, PRODUCTION_ROUTE), side_figures(shadow_rows, SHADOW_ROUTE)
     all_prod = int(frame.loc[frame["route"] == PRODUCTION_ROUTE, "request_id"].nunique()) if len(frame) else 0
     mirrored = f"{shadow.requests} of {all_prod} production requests mirrored and answered"
     if shadow.requests < max(policy.min_requests, 1):

@@ -168,25 +168,6 @@ def _epoch(iso: str | None) -> float | None:
         return None
 
 
-def explain_alias_change(
-    registry: Registry,
-    name: str,
-    alias: str,
-    version: str | None,
-    at: float,
-    slack: float = CLOCK_SLACK_SECONDS,
-) -> str | None:
-    """The mlgate operation that explains ``alias`` of ``name`` moving to ``version`` (None: deleted) at ``at``.
-
-    A move while the model's lock is held is taken as the holder's; otherwise see
-    mlgate.team.unmanaged.explained_by (the operation running then, or the newest one begun before,
-    moved that alias to that version).
-    """
-    return lock_explains(registry, name) or explained_by(
-        recent_history(registry, name, at, slack), alias, version, at, slack
-    )
-
-
 def process_delivery(
     registry: Registry,
     payload: Mapping[str, Any],
@@ -215,10 +196,13 @@ def process_delivery(
     if protection(registry, alias) == REVERT:
         done = put_back(registry, name, alias, version, at, payload, delivery_id, alerts, router, slack)
         return outcome(done.managed, done.recorded, done.why, done.alert, done.restored)
-    explained = explain_alias_change(registry, name, alias, version, at, slack)
+    locked = lock_explains(registry, name)
+    if locked:
+        return outcome(True, False, locked)
+    history = recent_history(registry, name, at, slack)  # one bounded read: explains the move, or records it once
+    explained = explained_by(history, alias, version, at, slack)
     if explained:
         return outcome(True, False, explained)
-    history = recent_history(registry, name, at, slack)
     if recorded_change(history, delivery_id) is not None:
         return outcome(False, False, "already recorded (redelivery)")
     record_change(registry, history, name, alias, version, payload, delivery_id)
